@@ -1,0 +1,107 @@
+"""Training pairs made on the fly, and the fixed held-out evaluation set.
+
+Training: a random clean frame (weighted by area), a random scale (0.4-1:
+downscaling also removes the source's own noise), a random crop and flip,
+then a fresh draw of the night camera model. Evaluation: every held-out frame
+under every named night condition, with a seed fixed per (frame, condition),
+so every run and every enhancer sees identical inputs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from .camera_model import CONDITIONS, NightParams, degrade, sample_params
+
+EVAL_SEED = 20261124
+
+
+def load_split(data_dir: Path, split: str) -> dict[str, np.ndarray]:
+    index = json.loads((data_dir / "index.json").read_text())
+    frames = {}
+    for name in index[split]:
+        bgr = cv2.imread(str(data_dir / split / f"{name}.png"), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise FileNotFoundError(f"dataset frame missing: {data_dir / split / name}.png")
+        frames[name] = np.ascontiguousarray(bgr[..., ::-1])
+    return frames
+
+
+def random_crop(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    min_scale = max(size / min(h, w), 0.4)
+    scale = rng.uniform(min(min_scale, 1.0), 1.0)
+    if scale < 1.0:
+        rgb = cv2.resize(rgb, (max(size, round(w * scale)), max(size, round(h * scale))),
+                         interpolation=cv2.INTER_AREA)
+    h, w = rgb.shape[:2]
+    if h < size or w < size:  # tiny source: upscale rather than pad
+        f = size / min(h, w)
+        rgb = cv2.resize(rgb, (max(size, round(w * f)), max(size, round(h * f))), interpolation=cv2.INTER_CUBIC)
+        h, w = rgb.shape[:2]
+    y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
+    crop = rgb[y:y + size, x:x + size]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return np.ascontiguousarray(crop)
+
+
+def to_tensor(rgb8: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(rgb8).permute(2, 0, 1).float() / 255.0
+
+
+class NightPairs(IterableDataset):
+    """Endless (night, clean) pairs; yields tensors in [0, 1], CHW."""
+
+    def __init__(self, frames: dict[str, np.ndarray], crop: int, seed: int) -> None:
+        self.frames = list(frames.values())
+        areas = np.array([f.shape[0] * f.shape[1] for f in self.frames], dtype=np.float64)
+        self.weights = np.sqrt(areas) / np.sqrt(areas).sum()  # big photos count more, not overwhelmingly
+        self.crop = crop
+        self.seed = seed
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        info = get_worker_info()
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+        rng = np.random.default_rng([self.seed, rank, info.id if info else 0])
+        while True:
+            clean = random_crop(self.frames[rng.choice(len(self.frames), p=self.weights)], self.crop, rng)
+            night, target = degrade(clean, sample_params(rng), rng)
+            yield to_tensor(night), to_tensor(target)
+
+
+def _pair_seed(name: str, condition: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{EVAL_SEED}:{name}:{condition}".encode()).digest()[:8], "big")
+
+
+def eval_pairs(data_dir: Path, max_side: int = 384, conditions: dict[str, NightParams] | None = None,
+               limit: int | None = None) -> list[dict]:
+    """The fixed held-out set: each frame (downscaled to ``max_side``, sides a
+    multiple of 16) under each named condition. Returns dicts with
+    name, condition, night and clean (uint8 RGB)."""
+    conditions = conditions or CONDITIONS
+    frames = load_split(data_dir, "eval")
+    out = []
+    for name, rgb in list(frames.items())[:limit]:
+        rgb = fit_multiple(rgb, max_side, 16)
+        for cond_name, params in conditions.items():
+            rng = np.random.default_rng(_pair_seed(name, cond_name))
+            night, target = degrade(rgb, params, rng)
+            out.append({"name": name, "condition": cond_name, "night": night, "clean": target})
+    return out
+
+
+def fit_multiple(rgb: np.ndarray, max_side: int, multiple: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    nh, nw = max(multiple, int(h * s) // multiple * multiple), max(multiple, int(w * s) // multiple * multiple)
+    if (nh, nw) != (h, w):
+        rgb = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
+    return rgb

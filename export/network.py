@@ -1,0 +1,169 @@
+"""The conditional denoiser: a pixel-unshuffle U-Net behind EDM preconditioning.
+
+Parametrisation: EDM (Karras et al., 2022). The network ``F`` never sees raw
+noise levels; the wrapper :class:`Denoiser` computes
+
+    D(x; sigma, y) = c_skip(sigma) x + c_out(sigma) F(c_in(sigma) x, y, c_noise(sigma))
+
+with ``sigma_data = 0.5`` in the data space [-1, 1]. Why EDM: its
+preconditioning keeps the network's inputs and targets at unit variance for
+every sigma, so one network is well-conditioned both at the large sigmas that
+a 2-4 step sampler starts from (where D is the regression estimate E[x|y],
+which is what PSNR rewards) and at the small ones (where c_skip ~ 1 lets
+fine detail pass straight through). The sampler only needs D, so the whole
+preconditioning is exported inside the ONNX graph and the runtime's numpy
+sampler never knows the parametrisation.
+
+The U-Net is built for a CPU edge box: the input is pixel-unshuffled (space to
+depth) so every convolution runs at 1/4 or less of the resolution, there is
+no normalisation layer (GroupNorm statistics would differ from tile to tile and
+make seams when the runtime tiles a frame, and they quantise poorly), and the
+noise level enters through per-channel scale/shift (FiLM).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+SIGMA_DATA = 0.5
+
+
+@dataclass
+class NetConfig:
+    unshuffle: int = 4
+    channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    blocks: list[int] = field(default_factory=lambda: [2, 2, 2])
+    emb_dim: int = 64
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class FourierNoiseEmbedding(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("freqs", torch.randn(dim // 2) * 4.0)
+
+    def forward(self, c_noise: torch.Tensor) -> torch.Tensor:
+        angles = c_noise[:, None] * self.freqs[None, :] * (2 * math.pi)
+        return torch.cat([angles.cos(), angles.sin()], dim=1)
+
+
+class ResBlock(nn.Module):
+    """conv-act-FiLM-conv with a residual; no normalisation (tile-safe)."""
+
+    def __init__(self, channels: int, emb_dim: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.film = nn.Linear(emb_dim, 2 * channels)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+        nn.init.zeros_(self.conv2.weight)  # blocks start as identity: stable early training
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.film(emb)[:, :, None, None].chunk(2, dim=1)
+        h = F.silu(self.conv1(F.silu(x)))
+        h = h * (1 + scale) + shift
+        return x + self.conv2(h)
+
+
+class UNet(nn.Module):
+    """F(c_in x, y, c_noise): input 3 + 3 channels, output 3 channels."""
+
+    def __init__(self, cfg: NetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        f, ch = cfg.unshuffle, cfg.channels
+        self.unshuffle = nn.PixelUnshuffle(f)
+        self.shuffle = nn.PixelShuffle(f)
+        self.embed = nn.Sequential(
+            FourierNoiseEmbedding(cfg.emb_dim), nn.Linear(cfg.emb_dim, cfg.emb_dim), nn.SiLU(),
+            nn.Linear(cfg.emb_dim, cfg.emb_dim), nn.SiLU(),
+        )
+        self.stem = nn.Conv2d(6 * f * f, ch[0], 3, padding=1)
+        self.down_blocks = nn.ModuleList()
+        self.downs = nn.ModuleList()
+        for level, (c, n) in enumerate(zip(ch, cfg.blocks)):
+            self.down_blocks.append(nn.ModuleList(ResBlock(c, cfg.emb_dim) for _ in range(n)))
+            if level + 1 < len(ch):
+                self.downs.append(nn.Conv2d(c, ch[level + 1], 3, stride=2, padding=1))
+        self.ups = nn.ModuleList()
+        self.up_blocks = nn.ModuleList()
+        for level in range(len(ch) - 2, -1, -1):
+            self.ups.append(nn.Conv2d(ch[level + 1], ch[level], 1))
+            self.up_blocks.append(nn.ModuleList([ResBlock(ch[level], cfg.emb_dim)]))
+        self.head = nn.Conv2d(ch[0], 3 * f * f, 3, padding=1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x_in: torch.Tensor, cond: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
+        emb = self.embed(c_noise)
+        h = self.stem(self.unshuffle(torch.cat([x_in, cond], dim=1)))
+        skips = []
+        for level, blocks in enumerate(self.down_blocks):
+            for block in blocks:
+                h = block(h, emb)
+            if level < len(self.downs):
+                skips.append(h)
+                h = self.downs[level](h)
+        for up, blocks in zip(self.ups, self.up_blocks):
+            h = F.interpolate(up(h), scale_factor=2.0, mode="nearest") + skips.pop()
+            for block in blocks:
+                h = block(h, emb)
+        return self.shuffle(self.head(F.silu(h)))
+
+
+class Denoiser(nn.Module):
+    """EDM-preconditioned D(x, sigma, cond); ``cond`` is the night frame in [0, 1]
+    RGB, ``x`` and the output live in the data space [-1, 1]. This module is
+    what is exported: inputs ``x``, ``sigma`` (N,), ``cond``; output ``denoised``."""
+
+    def __init__(self, cfg: NetConfig) -> None:
+        super().__init__()
+        self.net = UNet(cfg)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        s = sigma.reshape(-1, 1, 1, 1).to(x.dtype)
+        c_skip = SIGMA_DATA**2 / (s**2 + SIGMA_DATA**2)
+        c_out = s * SIGMA_DATA / (s**2 + SIGMA_DATA**2).sqrt()
+        c_in = 1 / (s**2 + SIGMA_DATA**2).sqrt()
+        c_noise = sigma.reshape(-1).log() / 4
+        f = self.net(c_in * x, cond * 2 - 1, c_noise.to(x.dtype))
+        return c_skip * x + c_out * f.to(x.dtype)
+
+    @property
+    def granularity(self) -> int:
+        """Spatial sizes must be multiples of this (unshuffle x 2^(levels-1))."""
+        cfg = self.net.cfg
+        return cfg.unshuffle * 2 ** (len(cfg.channels) - 1)
+
+
+def loss_weight(sigma: torch.Tensor) -> torch.Tensor:
+    """EDM's lambda(sigma): makes the effective target of F unit-variance."""
+    return (sigma**2 + SIGMA_DATA**2) / (sigma * SIGMA_DATA) ** 2
+
+
+def count_macs(model: Denoiser, height: int, width: int) -> int:
+    """Multiply-accumulates of one forward pass at HxW (convolutions and linears)."""
+    macs = 0
+
+    def hook(mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
+        nonlocal macs
+        if isinstance(mod, nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+            macs += out.numel() * k
+        elif isinstance(mod, nn.Linear):
+            macs += out.numel() * mod.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        x = torch.zeros(1, 3, height, width)
+        model(x, torch.ones(1), x)
+    for h in handles:
+        h.remove()
+    return macs

@@ -1,0 +1,191 @@
+"""Train the conditional diffusion teacher from a YAML config.
+
+    python -m export.train --config export/configs/teacher_cpu.yaml
+    torchrun --nproc_per_node=4 -m export.train --config export/configs/teacher_gpu.yaml
+
+Resumes from ``<out>/last.pt`` when it exists (weights, EMA, optimiser, step
+and the log of where each stretch of training ran), so training accumulates
+across sessions and machines. Mixed precision (bf16) and channels-last on
+GPU; data-parallel with torchrun.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import yaml
+from torch.utils.data import DataLoader
+
+from edge_agent.progress import Progress
+
+from .dataset import NightPairs, load_split
+from .network import Denoiser, NetConfig, loss_weight
+
+
+@dataclass
+class TrainConfig:
+    data: str = "data"
+    out: str = "checkpoints/teacher"
+    net: dict = field(default_factory=dict)
+    iterations: int = 20000
+    batch: int = 16
+    crop: int = 128
+    lr: float = 1e-3
+    lr_warmup: int = 500
+    weight_decay: float = 0.0
+    ema_decay: float = 0.999
+    p_mean: float = -1.2  # EDM's log-normal sigma distribution ...
+    p_std: float = 1.2
+    uniform_fraction: float = 0.5  # ... mixed with log-uniform over the sampler's range
+    sigma_min: float = 0.002
+    sigma_max: float = 40.0
+    checkpoint_every: int = 1000
+    workers: int = 0
+    seed: int = 0
+    compile: bool = False
+    threads: int = 0  # torch intra-op threads on CPU (0 = torch's default)
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        raw = yaml.safe_load(path.read_text()) or {}
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise SystemExit(f"error: {path}: unknown keys {sorted(unknown)}; allowed: {sorted(cls.__dataclass_fields__)}")
+        return cls(**raw)
+
+
+def sample_sigmas(cfg: TrainConfig, n: int, device: torch.device) -> torch.Tensor:
+    lognormal = (torch.randn(n, device=device) * cfg.p_std + cfg.p_mean).exp()
+    lo, hi = torch.tensor([cfg.sigma_min, cfg.sigma_max]).log()
+    uniform = (torch.rand(n, device=device) * (hi - lo) + lo).exp()
+    pick = torch.rand(n, device=device) < cfg.uniform_fraction
+    return torch.where(pick, uniform, lognormal)
+
+
+def edm_loss(model: torch.nn.Module, clean: torch.Tensor, night: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    x0 = clean * 2 - 1
+    noisy = x0 + torch.randn_like(x0) * sigma[:, None, None, None]
+    denoised = model(noisy, sigma, night)
+    per_pixel = (denoised.float() - x0) ** 2
+    return (loss_weight(sigma)[:, None, None, None] * per_pixel).mean()
+
+
+def describe_hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} x{dist.get_world_size() if dist.is_initialized() else 1}"
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def setup_device() -> tuple[torch.device, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return torch.device("cuda", local), rank, world
+    return torch.device("cpu"), rank, world
+
+
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), model.parameters()):
+            e.lerp_(p, 1 - decay)
+
+
+def train(cfg: TrainConfig, max_minutes: float | None = None, quiet: bool = False) -> Path:
+    device, rank, world = setup_device()
+    if cfg.threads and device.type == "cpu":
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed + rank)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    net_cfg = NetConfig(**cfg.net)
+    model = Denoiser(net_cfg).to(device)
+    ema = Denoiser(net_cfg).to(device)
+    ema.load_state_dict(model.state_dict())
+    ema.requires_grad_(False)
+    cuda = device.type == "cuda"
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cuda or None)
+    step, history = 0, []
+    last = out / "last.pt"
+    if last.exists():
+        ckpt = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        ema.load_state_dict(ckpt["ema"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step, history = ckpt["step"], ckpt.get("history", [])
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    train_model = torch.compile(model) if cfg.compile else model
+    if world > 1:
+        train_model = torch.nn.parallel.DistributedDataParallel(train_model, device_ids=[device.index] if cuda else None)
+    data = NightPairs(load_split(Path(cfg.data), "train"), cfg.crop, seed=cfg.seed * 1_000_003 + step)
+    loader = iter(DataLoader(data, batch_size=cfg.batch, num_workers=cfg.workers, pin_memory=cuda))
+    segment = {"hardware": describe_hardware(device), "start_step": step, "seconds": 0.0}
+    history.append(segment)
+    bar = Progress(cfg.iterations, "train", enabled=rank == 0 and not quiet)
+    bar.count = step
+    t0 = time.monotonic()
+    running = None
+
+    def save() -> None:
+        if rank != 0:
+            return
+        segment.update(end_step=step, seconds=round(time.monotonic() - t0, 1))
+        state = {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                 "step": step, "config": cfg.__dict__, "net": net_cfg.to_dict(), "history": history}
+        tmp = last.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, last)  # atomic: a killed run never leaves a half checkpoint
+
+    while step < cfg.iterations:
+        night, clean = (t.to(device, non_blocking=True) for t in next(loader))
+        if cuda:
+            night, clean = (t.contiguous(memory_format=torch.channels_last) for t in (night, clean))
+        sigma = sample_sigmas(cfg, clean.shape[0], device)
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.lr_warmup)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            loss = edm_loss(train_model, clean, night, sigma)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        update_ema(ema, model, cfg.ema_decay)
+        step += 1
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        bar.update(1, f"loss {running:.4f}")
+        if step % cfg.checkpoint_every == 0:
+            save()
+        if max_minutes is not None and time.monotonic() - t0 > max_minutes * 60:
+            break
+    save()
+    bar.close()
+    if world > 1:
+        dist.destroy_process_group()
+    return last
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Train the conditional diffusion teacher.")
+    ap.add_argument("--config", type=Path, required=True)
+    ap.add_argument("--max-minutes", type=float, default=None, help="stop (and checkpoint) after this long")
+    ap.add_argument("--iterations", type=int, default=None, help="override the config's total iterations")
+    args = ap.parse_args(argv)
+    cfg = TrainConfig.load(args.config)
+    if args.iterations is not None:
+        cfg.iterations = args.iterations
+    print(train(cfg, args.max_minutes))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
