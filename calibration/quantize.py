@@ -1,0 +1,84 @@
+"""INT8 post-training quantisation of the exported denoiser.
+
+* ONNX Runtime: static QDQ quantisation (per-channel int8 weights, uint8
+  activations) -> ``model_int8.onnx``, read by ONNX Runtime (and OpenVINO).
+* OpenVINO: NNCF post-training quantisation of the same FP32 graph ->
+  ``openvino/model_int8.xml/.bin``, which OpenVINO's CPU/GPU/NPU plugins run
+  with their INT8 kernels.
+
+Both calibrate on *the denoiser's own inputs during sampling*: each
+calibration frame is run through the FP32 sampler at every supported step
+count, and every (x, sigma, cond) the network sees is recorded. Quantisation
+ranges then match what the network meets in the field, at every noise level.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from edge_agent.sampler import SAMPLERS, Denoise, seeded_noise
+
+Inputs = dict[str, np.ndarray]
+
+
+def record_inputs(denoise: Denoise, sampler: str, sigmas_by_steps: dict[int, Iterable[float]],
+                  frames: Iterable[np.ndarray], seed: int = 0) -> list[Inputs]:
+    """Run the FP32 sampler on each (H, W, 3) uint8 frame and keep every
+    network input it produces."""
+    recorded: list[Inputs] = []
+
+    def spy(x: np.ndarray, sigma: np.ndarray, cond: np.ndarray) -> np.ndarray:
+        recorded.append({"x": x.copy(), "sigma": sigma.copy(), "cond": cond.copy()})
+        return denoise(x, sigma, cond)
+
+    for frame in frames:
+        cond = (frame.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+        for sigmas in sigmas_by_steps.values():
+            SAMPLERS[sampler](spy, np.ascontiguousarray(cond), list(sigmas), seeded_noise(seed, cond.shape))
+    return recorded
+
+
+class _Reader:
+    """onnxruntime.quantization CalibrationDataReader over recorded inputs."""
+
+    def __init__(self, inputs: list[Inputs]) -> None:
+        self._it: Iterator[Inputs] = iter(inputs)
+
+    def get_next(self) -> Inputs | None:
+        return next(self._it, None)
+
+
+def quantize_onnxruntime(fp32: Path, out: Path, inputs: list[Inputs]) -> Path:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre = out.with_suffix(".pre.onnx")
+    quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+    tmp = out.with_suffix(".tmp.onnx")
+    try:
+        quantize_static(str(pre), str(tmp), _Reader(inputs), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                        calibrate_method=CalibrationMethod.Percentile,
+                        extra_options={"CalibPercentile": 99.99})
+        tmp.replace(out)
+    finally:
+        pre.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def quantize_openvino(fp32: Path, out_xml: Path, inputs: list[Inputs]) -> Path:
+    import nncf
+    import openvino as ov
+
+    logging.getLogger("nncf").setLevel(logging.ERROR)
+    model = ov.Core().read_model(str(fp32))
+    quantized = nncf.quantize(model, nncf.Dataset(inputs), subset_size=len(inputs),
+                              preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True)
+    out_xml.parent.mkdir(parents=True, exist_ok=True)
+    # compress_to_fp16=False: weights are int8 already; keep the rest exact
+    ov.save_model(quantized, str(out_xml), compress_to_fp16=False)
+    return out_xml

@@ -1,0 +1,41 @@
+"""The small interface every inference runtime implements."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..bundle import Bundle
+from ..sampler import Denoise
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """One compiled network: static batch and tile shape on one device."""
+
+    precision: str  # 'fp32' | 'int8'
+    device: str
+    batch: int
+    height: int
+    width: int
+    cache_dir: Path | None = None
+    threads: int = 0  # 0 = the runtime's default
+
+
+class Backend(Protocol):
+    name: str
+
+    def version(self) -> str:
+        """The runtime's version string."""
+
+    def devices(self) -> list[str]:
+        """Device names this runtime can use on this machine."""
+
+    def default_device(self) -> str:
+        ...
+
+    def needs_static_tile(self, device: str) -> bool:
+        """True where only the bundle's own static tile shape may be compiled (NPU)."""
+
+    def open(self, bundle: Bundle, spec: SessionSpec) -> Denoise:
+        """Compile the bundle's network for ``spec``; returns D(x, sigma, cond)."""

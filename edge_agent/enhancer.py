@@ -1,0 +1,120 @@
+"""Frame in, frame out: the bundle's sampler over a (tiled) backend session."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .backends import SessionSpec, get_backend
+from .bundle import Bundle
+from .errors import UserError, choice_error
+from .sampler import SAMPLERS, Denoise, seeded_noise
+from .tiling import TileGrid, padded_size, tiled_denoiser
+
+# Frames up to this many pixels run as one static shape (no tiling overhead)
+# on devices that accept any shape; larger ones are tiled.
+WHOLE_FRAME_MAX_PIXELS = 1920 * 1088
+MAX_FRAME_PIXELS = 8192 * 8192  # beyond this, a frame is refused, not swapped to death
+
+
+@dataclass(frozen=True)
+class EnhanceSettings:
+    backend: str = "auto"
+    device: str | None = None  # None = the backend's default
+    precision: str = "int8"
+    steps: int | None = None  # None = the bundle's default
+    seed: int | None = None  # None = the bundle's default seed
+    tile: tuple[int, int] | None = None  # None = whole frame when small enough, else the bundle's tile
+    batch: int = 1
+    cache_dir: Path | None = None
+    threads: int = 0
+
+
+class Enhancer:
+    """Enhances uint8 RGB frames of any size with one bundle and one backend.
+
+    The noise is a pure function of (seed, padded frame size), so a stream of
+    one size gets the same noise every frame: a static scene stays static.
+    Compiled sessions are kept per tile shape.
+    """
+
+    def __init__(self, bundle: Bundle, settings: EnhanceSettings) -> None:
+        self.bundle = bundle
+        self.backend = get_backend(settings.backend)
+        self.device = (settings.device or self.backend.default_device()).upper()
+        if settings.precision not in bundle.precisions:
+            raise choice_error("precision", settings.precision, bundle.precisions)
+        self.steps = settings.steps if settings.steps is not None else bundle.sampler.default_steps
+        if self.steps not in bundle.sampler.sigmas:
+            raise choice_error("steps", self.steps, [str(s) for s in bundle.sampler.steps])
+        if settings.batch < 1:
+            raise UserError(f"batch {settings.batch} is not allowed; allowed: 1 or more")
+        self.settings = settings
+        self.seed = settings.seed if settings.seed is not None else bundle.sampler.default_seed
+        self.sigmas = bundle.sampler.sigmas[self.steps]
+        self.sample = SAMPLERS[bundle.sampler.name]
+        self._sessions: dict[tuple[int, int], Denoise] = {}
+        self._grids: dict[tuple[int, int, int, int], TileGrid] = {}
+
+    def describe(self) -> dict[str, object]:
+        return {"model": self.bundle.name, "model_version": self.bundle.version, "backend": self.backend.name,
+                "device": self.device, "precision": self.settings.precision, "steps": self.steps, "seed": self.seed}
+
+    def _tile_shape(self, height: int, width: int) -> tuple[int, int]:
+        if self.settings.tile is not None:
+            return self.settings.tile
+        if not self.backend.needs_static_tile(self.device) and height * width <= WHOLE_FRAME_MAX_PIXELS:
+            return height, width
+        return self.bundle.io.tile
+
+    def session(self, tile_h: int, tile_w: int) -> Denoise:
+        """Compiled network for one tile shape (compiled on first use)."""
+        key = (tile_h, tile_w)
+        if key not in self._sessions:
+            spec = SessionSpec(self.settings.precision, self.device, self.settings.batch, tile_h, tile_w,
+                               self.settings.cache_dir, self.settings.threads)
+            self._sessions[key] = self.backend.open(self.bundle, spec)
+        return self._sessions[key]
+
+    def grid(self, height: int, width: int) -> TileGrid:
+        """Tile plan for a frame of this size (padded to the network's granularity)."""
+        g = self.bundle.io.granularity
+        tile_h, tile_w = self._tile_shape(padded_size(height, g), padded_size(width, g))
+        ph, pw = padded_size(height, g, tile_h), padded_size(width, g, tile_w)
+        key = (ph, pw, tile_h, tile_w)
+        if key not in self._grids:
+            self._grids[key] = TileGrid.plan(ph, pw, tile_h, tile_w, self.bundle.io.tile_overlap, g)
+        return self._grids[key]
+
+    def enhance(self, rgb: np.ndarray, seed: int | None = None) -> np.ndarray:
+        """HxWx3 uint8 RGB -> enhanced HxWx3 uint8 RGB of the same size."""
+        return to_uint8(self.enhance_float(rgb, self.seed if seed is None else seed))
+
+    def enhance_float(self, rgb: np.ndarray, seed: int) -> np.ndarray:
+        """The sampler's raw output, HxWx3 float32 in [0, 1] (before rounding)."""
+        check_frame(rgb)
+        height, width = rgb.shape[:2]
+        grid = self.grid(height, width)
+        cond = np.pad(rgb, ((0, grid.height - height), (0, grid.width - width), (0, 0)), mode="reflect"
+                      if grid.height - height < height and grid.width - width < width else "edge")
+        cond = (cond.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+        noise = seeded_noise(seed, (1, 3, grid.height, grid.width))
+        denoise = tiled_denoiser(self.session(grid.tile_h, grid.tile_w), grid, self.settings.batch)
+        out = self.sample(denoise, np.ascontiguousarray(cond), self.sigmas, noise)
+        out = (out[0, :, :height, :width].transpose(1, 2, 0) + 1.0) * 0.5
+        return np.clip(out, 0.0, 1.0)
+
+
+def to_uint8(rgb01: np.ndarray) -> np.ndarray:
+    return np.round(rgb01 * 255.0).astype(np.uint8)
+
+
+def check_frame(rgb: np.ndarray) -> None:
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise UserError(f"frame of shape {rgb.shape} and type {rgb.dtype}; allowed: HxWx3 uint8 RGB")
+    h, w = rgb.shape[:2]
+    if h < 1 or w < 1:
+        raise UserError(f"frame of size {w}x{h}; allowed: at least 1x1 pixels")
+    if h * w > MAX_FRAME_PIXELS:
+        raise UserError(f"frame of size {w}x{h} is too large; allowed: at most {MAX_FRAME_PIXELS} pixels")

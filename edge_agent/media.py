@@ -1,0 +1,154 @@
+"""Reading and writing images, folders and videos, with clear errors and
+atomic outputs (a temporary file in the destination folder, renamed into
+place only when complete)."""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from .bundle import atomic_write_bytes
+from .errors import UserError
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "XVID", ".mov": "mp4v"}
+VIDEO_EXTS = tuple(VIDEO_CODECS)
+
+
+def kind_of(path: Path) -> str:
+    """'folder', 'image' or 'video'; anything else is refused."""
+    if not path.exists():
+        raise UserError(f"input {path} does not exist; allowed: an image, a folder of images or a video file")
+    if path.is_dir():
+        return "folder"
+    ext = path.suffix.lower()
+    if ext in IMAGE_EXTS:
+        return "image"
+    if ext in VIDEO_EXTS:
+        return "video"
+    raise UserError(f"input {path} has an unsupported format '{ext}'; allowed: images "
+                    f"{' '.join(IMAGE_EXTS)}, videos {' '.join(VIDEO_EXTS)}, or a folder")
+
+
+def read_image(path: Path) -> np.ndarray:
+    """HxWx3 uint8 RGB; grey and alpha images are converted."""
+    if not os.access(path, os.R_OK):
+        raise UserError(f"image {path} cannot be read (permission denied or missing)")
+    if path.stat().st_size == 0:
+        raise UserError(f"image {path} is empty (0 bytes); allowed: a non-empty image file")
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise UserError(f"image {path} cannot be decoded (corrupt, too large or not an image); "
+                        f"allowed: {' '.join(IMAGE_EXTS)}")
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def write_image(path: Path, rgb: np.ndarray) -> None:
+    ext = path.suffix.lower()
+    if ext not in IMAGE_EXTS:
+        raise UserError(f"output {path} has an unsupported image format '{ext}'; allowed: {' '.join(IMAGE_EXTS)}")
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(ext, rgb[..., ::-1], params)
+    if not ok:
+        raise UserError(f"output {path}: OpenCV cannot encode '{ext}' images")
+    atomic_write_bytes(path, buf.tobytes())
+
+
+def folder_images(folder: Path) -> list[Path]:
+    images = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    if not images:
+        raise UserError(f"folder {folder} holds no images; allowed: {' '.join(IMAGE_EXTS)}")
+    return images
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    fps: float
+    width: int
+    height: int
+    frames: int  # as the container reports it; 0 when unknown
+
+
+class VideoReader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not os.access(path, os.R_OK) or path.stat().st_size == 0:
+            raise UserError(f"video {path} cannot be read (missing, empty or permission denied)")
+        self.cap = cv2.VideoCapture(str(path))
+        ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
+        if not ok:
+            self.cap.release()
+            raise UserError(f"video {path} cannot be decoded (corrupt or unsupported codec); allowed: {' '.join(VIDEO_EXTS)}")
+        self._first: np.ndarray | None = first
+        fps = self.cap.get(cv2.CAP_PROP_FPS)
+        self.info = VideoInfo(fps if fps and fps > 0 else 25.0, first.shape[1], first.shape[0],
+                              max(0, int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """RGB frames; raises if the stream ends before its announced length
+        or a frame changes size (both signs of a truncated or corrupt file)."""
+        index = 0
+        try:
+            while True:
+                if self._first is not None:
+                    bgr, self._first = self._first, None
+                else:
+                    ok, bgr = self.cap.read()
+                    if not ok:
+                        break
+                if bgr.shape[:2] != (self.info.height, self.info.width):
+                    raise UserError(f"video {self.path}: frame {index} is {bgr.shape[1]}x{bgr.shape[0]}, "
+                                    f"not {self.info.width}x{self.info.height} (corrupt stream)")
+                yield np.ascontiguousarray(bgr[..., ::-1])
+                index += 1
+        finally:
+            self.cap.release()
+        if self.info.frames and index < self.info.frames:
+            raise UserError(f"video {self.path} ended at frame {index} of {self.info.frames} "
+                            "(truncated or corrupt); no output was written")
+
+
+class AtomicVideoWriter:
+    """Writes to a temporary file beside ``path``; ``commit`` renames it into
+    place, ``abort`` (or an exception inside ``with``) removes it."""
+
+    def __init__(self, path: Path, info: VideoInfo) -> None:
+        ext = path.suffix.lower()
+        if ext not in VIDEO_CODECS:
+            raise UserError(f"output {path} has an unsupported video format '{ext}'; allowed: {' '.join(VIDEO_EXTS)}")
+        if not path.parent.is_dir():
+            raise UserError(f"output folder {path.parent} does not exist")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=ext)
+        os.close(fd)
+        self.path, self.tmp = path, Path(tmp)
+        fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[ext])
+        self.writer = cv2.VideoWriter(tmp, fourcc, info.fps, (info.width, info.height))
+        if not self.writer.isOpened():
+            self.tmp.unlink(missing_ok=True)
+            raise UserError(f"output {path}: OpenCV cannot write '{ext}' video here")
+
+    def write(self, rgb: np.ndarray) -> None:
+        self.writer.write(np.ascontiguousarray(rgb[..., ::-1]))
+
+    def commit(self) -> None:
+        self.writer.release()
+        os.chmod(self.tmp, 0o644)
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.writer.release()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "AtomicVideoWriter":
+        return self
+
+    def __exit__(self, exc_type: type | None, *_: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()

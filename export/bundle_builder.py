@@ -1,0 +1,136 @@
+"""Assemble a model bundle from a trained denoiser: ONNX FP32, INT8 for ONNX
+Runtime (QDQ) and OpenVINO (NNCF), reference frames for smoke tests, and a
+manifest that carries the sampler, the io spec, provenance and sha256 of
+every file. The bundle is built in a temporary folder and renamed into
+place, so a failed build never leaves a half bundle behind."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from calibration.quantize import quantize_onnxruntime, quantize_openvino, record_inputs
+from edge_agent.bundle import load_bundle, write_manifest
+from edge_agent.enhancer import EnhanceSettings, Enhancer
+
+from .network import Denoiser
+from .onnx_export import export_onnx
+
+REFERENCE_TOLERANCE = 2.0 / 255.0  # max abs difference allowed when a box re-runs the reference
+
+
+@dataclass
+class BundleSpec:
+    name: str = "night-cctv-student"
+    version: str = "0.1.0"
+    version_code: int = 1
+    sampler: str = "euler"
+    sigmas: dict[int, list[float]] = field(default_factory=dict)
+    default_steps: int = 2
+    default_seed: int = 0
+    tile: tuple[int, int] = (256, 256)
+    tile_overlap: int = 32
+    provenance: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # recommended runtime defaults
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _ort_denoiser(path: Path):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return lambda x, sigma, cond: session.run(["denoised"], {"x": x, "sigma": sigma, "cond": cond})[0]
+
+
+def crops_for_calibration(frames: Iterable[np.ndarray], tile: tuple[int, int], per_frame: int = 2,
+                          seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    crops = []
+    for frame in frames:
+        h, w = frame.shape[:2]
+        if h < tile[0] or w < tile[1]:
+            frame = cv2.resize(frame, (max(w, tile[1]), max(h, tile[0])), interpolation=cv2.INTER_LINEAR)
+            h, w = frame.shape[:2]
+        for _ in range(per_frame):
+            y, x = rng.integers(0, h - tile[0] + 1), rng.integers(0, w - tile[1] + 1)
+            crops.append(np.ascontiguousarray(frame[y:y + tile[0], x:x + tile[1]]))
+    return crops
+
+
+def build_bundle(model: Denoiser, out: Path, spec: BundleSpec, calibration_frames: list[np.ndarray],
+                 reference_frame: np.ndarray, calibration_tile: tuple[int, int] = (128, 128)) -> Path:
+    """Write the bundle folder ``out`` (replacing an older one atomically)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    work.chmod(0o755)
+    try:
+        fp32 = export_onnx(model, work / "model_fp32.onnx")
+        crops = crops_for_calibration(calibration_frames, calibration_tile)
+        inputs = record_inputs(_ort_denoiser(fp32), spec.sampler, spec.sigmas, crops, spec.default_seed)
+        quantize_onnxruntime(fp32, work / "model_int8.onnx", inputs)
+        quantize_openvino(fp32, work / "openvino" / "model_int8.xml", inputs)
+        manifest = {
+            "name": spec.name, "version": spec.version, "version_code": spec.version_code,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "sampler": {"name": spec.sampler, "sigmas": {str(k): v for k, v in spec.sigmas.items()},
+                        "default_steps": spec.default_steps, "default_seed": spec.default_seed,
+                        "seed_policy": "fixed: noise depends only on (seed, frame size); one seed per stream"},
+            "io": {"colour_order": "RGB", "layout": "NCHW", "cond_range": [0.0, 1.0], "data_range": [-1.0, 1.0],
+                   "tile": list(spec.tile), "tile_overlap": spec.tile_overlap, "granularity": model.granularity,
+                   "inputs": {"x": "noisy image, data range", "sigma": "noise level per batch item",
+                              "cond": "night frame, cond range"}, "output": "denoised"},
+            "models": {"fp32": {"onnx": "model_fp32.onnx"},
+                       "int8": {"onnx": "model_int8.onnx", "openvino": "openvino/model_int8.xml"}},
+            "provenance": {"commit": git_commit(), "host": platform.node(), "machine": platform.machine(),
+                           "calibration_inputs": len(inputs), **spec.provenance},
+            "metrics": spec.metrics,
+            "settings": spec.settings,
+        }
+        write_manifest(work, manifest)
+        manifest["reference"] = _write_reference(work, reference_frame, spec)
+        write_manifest(work, manifest)
+        load_bundle(work)  # refuse to publish a bundle that does not verify
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            work.rename(out)
+            shutil.rmtree(old)
+        else:
+            work.rename(out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _write_reference(root: Path, frame: np.ndarray, spec: BundleSpec) -> dict[str, Any]:
+    """A night frame and the FP32 output the box must reproduce (smoke test)."""
+    ref = root / "reference"
+    ref.mkdir(exist_ok=True)
+    enhancer = Enhancer(load_bundle(root), EnhanceSettings(backend="onnxruntime", precision="fp32"))
+    expected = enhancer.enhance(frame)
+    cv2.imwrite(str(ref / "input.png"), frame[..., ::-1])
+    cv2.imwrite(str(ref / "expected_fp32.png"), expected[..., ::-1])
+    return {"input": "reference/input.png", "expected": {"fp32": "reference/expected_fp32.png"},
+            "steps": enhancer.steps, "seed": enhancer.seed, "tolerance": REFERENCE_TOLERANCE}
+
+
+def summary(bundle_dir: Path) -> str:
+    m = json.loads((bundle_dir / "manifest.json").read_text())
+    size = sum(f["size"] for f in m["files"].values())
+    return f"{m['name']} {m['version']} ({size / 1e6:.1f} MB) -> {bundle_dir}"
