@@ -1,0 +1,176 @@
+"""Distil the teacher into a 2-4 step student.
+
+Method: progressive distillation (Salimans & Ho, 2022) generalised to the
+EDM/Euler setting and to several step counts at once. The student starts
+from the teacher's own (EMA) weights — a narrow student trained from scratch
+does not converge in minutes (../shared/FINDINGS.md) — and learns to land,
+in *one* Euler step from sigma_i to sigma_{i+1} of a K-step schedule
+(K in {2, 3, 4}), where the teacher lands in two Heun sub-steps. The target
+of the student's denoiser is solved from the Euler update:
+
+    x_next = D + (x - D) * r,  r = sigma_{i+1} / sigma_i   =>   D* = (x_teacher - r x) / (1 - r)
+
+Why this method: it is the published distillation that starts from the
+teacher's weights (cheap to converge on a CPU), keeps the deterministic ODE
+sampler the runtime already has, and training all K in one network lets the
+box trade steps for speed without a second model. A data-consistency term
+(the EDM loss at the same sigma, weight ``data_weight``) keeps the student
+anchored to the clean frames where the teacher is still imperfect.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import DataLoader
+
+from edge_agent.progress import Progress
+from edge_agent.sampler import karras_sigmas
+
+from .dataset import NightPairs, load_split
+from .network import Denoiser, NetConfig, loss_weight
+from .train import describe_hardware, update_ema
+
+
+@dataclass
+class DistillConfig:
+    data: str = "data"
+    teacher: str = "checkpoints/teacher/last.pt"
+    out: str = "checkpoints/student"
+    steps: tuple[int, ...] = (2, 3, 4)
+    sigma_min: float = 0.1  # the last step of a few-step schedule must still remove real noise
+    sigma_max: float = 40.0
+    rho: float = 7.0
+    iterations: int = 3000
+    batch: int = 12
+    crop: int = 128
+    lr: float = 2e-4
+    ema_decay: float = 0.995
+    data_weight: float = 0.5
+    checkpoint_every: int = 250
+    seed: int = 1
+
+    @classmethod
+    def load(cls, path: Path) -> "DistillConfig":
+        raw = yaml.safe_load(path.read_text()) or {}
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise SystemExit(f"error: {path}: unknown keys {sorted(unknown)}; allowed: {sorted(cls.__dataclass_fields__)}")
+        cfg = cls(**raw)
+        cfg.steps = tuple(cfg.steps)
+        return cfg
+
+    def schedules(self) -> dict[int, list[float]]:
+        return {k: karras_sigmas(k, self.sigma_min, self.sigma_max, self.rho).tolist() for k in self.steps}
+
+
+def heun_two_substeps(teacher: Denoiser, x: torch.Tensor, s0: torch.Tensor, s2: torch.Tensor,
+                      cond: torch.Tensor) -> torch.Tensor:
+    """Teacher: two Heun steps from s0 to s2 via their geometric midpoint
+    (the last sub-step to sigma 0 is an Euler step)."""
+    s1 = torch.where(s2 > 0, (s0 * s2.clamp_min(1e-8)).sqrt(), s0 * 0.1)
+    for a, b in ((s0, s1), (s1, s2)):
+        av, bv = a.view(-1, 1, 1, 1), b.view(-1, 1, 1, 1)
+        d = (x - teacher(x, a, cond)) / av
+        x_euler = x + d * (bv - av)
+        safe_b = torch.where(b > 0, b, torch.ones_like(b))
+        d2 = (x_euler - teacher(x_euler, safe_b, cond)) / safe_b.view(-1, 1, 1, 1)
+        x = torch.where((b > 0).view(-1, 1, 1, 1), x + (d + d2) / 2 * (bv - av), x_euler)
+    return x
+
+
+def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = torch.load(cfg.teacher, map_location="cpu", weights_only=False)
+    net_cfg = NetConfig(**ckpt["net"])
+    teacher = Denoiser(net_cfg)
+    teacher.load_state_dict(ckpt["ema"])
+    teacher.eval().requires_grad_(False)
+    student = copy.deepcopy(teacher).train().requires_grad_(True)
+    ema = copy.deepcopy(teacher)
+    opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr)
+    step, history = 0, []
+    last = out / "last.pt"
+    if last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        student.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        step, history = state["step"], state["history"]
+    torch.manual_seed(cfg.seed + step)
+    schedules = {k: torch.tensor(v, dtype=torch.float32) for k, v in cfg.schedules().items()}
+    ks = list(schedules)
+    data = NightPairs(load_split(Path(cfg.data), "train"), cfg.crop, seed=cfg.seed * 7919 + step)
+    loader = iter(DataLoader(data, batch_size=cfg.batch))
+    segment = {"hardware": describe_hardware(torch.device("cpu")), "start_step": step}
+    history.append(segment)
+    bar = Progress(cfg.iterations, "distill")
+    bar.count = step
+    t0, running = time.monotonic(), None
+    rng = np.random.default_rng(cfg.seed + step)
+
+    def save() -> None:
+        segment.update(end_step=step, seconds=round(time.monotonic() - t0, 1))
+        state = {"model": student.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                 "step": step, "net": net_cfg.to_dict(), "config": cfg.__dict__, "history": history,
+                 "schedules": cfg.schedules(), "teacher_step": ckpt["step"]}
+        torch.save(state, last.with_suffix(".tmp"))
+        os.replace(last.with_suffix(".tmp"), last)
+
+    while step < cfg.iterations:
+        night, clean = next(loader)
+        n = clean.shape[0]
+        x0 = clean * 2 - 1
+        s0, s2 = torch.empty(n), torch.empty(n)
+        for j in range(n):  # each item: a step count K and one of its steps
+            sched = schedules[ks[rng.integers(len(ks))]]
+            i = rng.integers(len(sched) - 1)
+            s0[j], s2[j] = sched[i], sched[i + 1]
+        x = x0 + torch.randn_like(x0) * s0.view(-1, 1, 1, 1)
+        with torch.no_grad():
+            x_teacher = heun_two_substeps(teacher, x, s0, s2, night)
+            r = (s2 / s0).view(-1, 1, 1, 1)
+            target = (x_teacher - r * x) / (1 - r)
+        denoised = student(x, s0, night)
+        w = loss_weight(s0).view(-1, 1, 1, 1)
+        loss = (w * (denoised - target) ** 2).mean() + cfg.data_weight * (w * (denoised - x0) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        opt.step()
+        update_ema(ema, student, cfg.ema_decay)
+        step += 1
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        bar.update(1, f"loss {running:.4f}")
+        if step % cfg.checkpoint_every == 0:
+            save()
+        if max_minutes is not None and time.monotonic() - t0 > max_minutes * 60:
+            break
+    save()
+    bar.close()
+    return last
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Distil the teacher into a 2-4 step student.")
+    ap.add_argument("--config", type=Path, required=True)
+    ap.add_argument("--max-minutes", type=float, default=None)
+    ap.add_argument("--iterations", type=int, default=None)
+    args = ap.parse_args(argv)
+    cfg = DistillConfig.load(args.config)
+    if args.iterations is not None:
+        cfg.iterations = args.iterations
+    print(distill(cfg, args.max_minutes))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

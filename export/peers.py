@@ -1,0 +1,34 @@
+"""Classical enhancers a user would pick instead of ours, run in the same
+evaluation: uint8 RGB in, uint8 RGB out."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def identity(night: np.ndarray) -> np.ndarray:
+    return night
+
+
+def clahe_nlm(night: np.ndarray, h: float = 10.0) -> np.ndarray:
+    """OpenCV CLAHE on the L channel of Lab, then coloured non-local means."""
+    lab = cv2.cvtColor(night, cv2.COLOR_RGB2LAB)
+    lab[..., 0] = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(lab[..., 0])
+    rgb = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+    return cv2.fastNlMeansDenoisingColored(rgb, None, h, h, 7, 21)
+
+
+def gamma_wb_nlm(night: np.ndarray, h: float = 10.0, target_mean: float = 0.4) -> np.ndarray:
+    """Grey-world white balance, a gamma that brings the mean to ``target_mean``,
+    then coloured non-local means."""
+    x = night.astype(np.float64) / 255.0
+    means = x.reshape(-1, 3).mean(axis=0) + 1e-4
+    x = np.clip(x * (means.mean() / means), 0, 1)
+    mean = max(x.mean(), 1e-4)
+    gamma = np.log(target_mean) / np.log(mean)
+    x = np.clip(x, 1e-6, 1) ** np.clip(gamma, 0.2, 1.0)
+    rgb = np.round(x * 255).astype(np.uint8)
+    return cv2.fastNlMeansDenoisingColored(rgb, None, h, h, 7, 21)
+
+
+PEERS = {"identity": identity, "clahe_nlm": clahe_nlm, "gamma_wb_nlm": gamma_wb_nlm}

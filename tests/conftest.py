@@ -1,0 +1,64 @@
+"""Shared fixtures: a tiny bundle built by the real export toolchain (random
+weights: it exercises the runtime, it is not the product), real images and
+real video files."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def night_image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = 30 + 20 * np.sin(xx / 9.0 + seed) * np.cos(yy / 13.0)
+    img = base[..., None] * np.array([1.0, 0.7, 0.4]) + rng.normal(0, 5, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_video(path: Path, frames: int, w: int = 96, h: int = 64, fps: float = 10.0) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    for i in range(frames):
+        writer.write(night_image(h, w, i)[..., ::-1])
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch = pytest.importorskip("torch")
+    from edge_agent.sampler import karras_sigmas
+    from export.bundle_builder import BundleSpec, build_bundle
+    from export.network import Denoiser, NetConfig
+
+    torch.manual_seed(0)
+    model = Denoiser(NetConfig(unshuffle=2, channels=[8, 16], blocks=[1, 1], emb_dim=16))
+    with torch.no_grad():  # default init, with the zero-initialised layers switched on
+        for p in model.parameters():
+            if p.abs().max() == 0:
+                p.normal_(0, 0.1)
+    spec = BundleSpec(name="tiny-test", sigmas={n: karras_sigmas(n, 0.1, 40).tolist() for n in (2, 3, 4)},
+                      default_steps=2, tile=(64, 64), tile_overlap=16)
+    frames = [night_image(96, 128, s) for s in range(3)]
+    out = tmp_path_factory.mktemp("bundle") / "tiny"
+    return build_bundle(model, out, spec, frames, night_image(48, 80, 7), calibration_tile=(64, 64))
+
+
+@pytest.fixture()
+def image_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "night"
+    folder.mkdir()
+    for i, (h, w) in enumerate([(48, 80), (70, 50), (130, 150)]):
+        cv2.imwrite(str(folder / f"cam{i}.png"), night_image(h, w, i)[..., ::-1])
+    return folder
+
+
+@pytest.fixture()
+def video_file(tmp_path: Path) -> Path:
+    return write_video(tmp_path / "clip.avi", 6)
