@@ -48,6 +48,10 @@ class Enhancer:
         self.steps = settings.steps if settings.steps is not None else bundle.sampler.default_steps
         if self.steps not in bundle.sampler.sigmas:
             raise choice_error("steps", self.steps, [str(s) for s in bundle.sampler.steps])
+        overlap = bundle.io.tile_overlap
+        if settings.tile is not None and min(settings.tile) <= 2 * overlap:
+            raise UserError(f"tile {settings.tile[1]}x{settings.tile[0]} is too small for this model's tile overlap "
+                            f"of {overlap} px; allowed: sides above {2 * overlap}")
         if settings.batch < 1:
             raise UserError(f"batch {settings.batch} is not allowed; allowed: 1 or more")
         self.settings = settings

@@ -3,6 +3,7 @@ atomic outputs (a temporary file in the destination folder, renamed into
 place only when complete)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -18,6 +19,25 @@ from .errors import UserError
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "XVID", ".mov": "mp4v"}
 VIDEO_EXTS = tuple(VIDEO_CODECS)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """libjpeg and FFmpeg print warnings such as 'Premature end of JPEG file'
+    straight to fd 2; our own error line says it better, so silence them."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def kind_of(path: Path) -> str:
@@ -41,7 +61,8 @@ def read_image(path: Path) -> np.ndarray:
         raise UserError(f"image {path} cannot be read (permission denied or missing)")
     if path.stat().st_size == 0:
         raise UserError(f"image {path} is empty (0 bytes); allowed: a non-empty image file")
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    with quiet_native_stderr():
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise UserError(f"image {path} cannot be decoded (corrupt, too large or not an image); "
                         f"allowed: {' '.join(IMAGE_EXTS)}")
@@ -79,8 +100,9 @@ class VideoReader:
         self.path = path
         if not os.access(path, os.R_OK) or path.stat().st_size == 0:
             raise UserError(f"video {path} cannot be read (missing, empty or permission denied)")
-        self.cap = cv2.VideoCapture(str(path))
-        ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
+        with quiet_native_stderr():
+            self.cap = cv2.VideoCapture(str(path))
+            ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
         if not ok:
             self.cap.release()
             raise UserError(f"video {path} cannot be decoded (corrupt or unsupported codec); allowed: {' '.join(VIDEO_EXTS)}")
@@ -98,7 +120,8 @@ class VideoReader:
                 if self._first is not None:
                     bgr, self._first = self._first, None
                 else:
-                    ok, bgr = self.cap.read()
+                    with quiet_native_stderr():
+                        ok, bgr = self.cap.read()
                     if not ok:
                         break
                 if bgr.shape[:2] != (self.info.height, self.info.width):

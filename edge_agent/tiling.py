@@ -59,7 +59,7 @@ class TileGrid:
 
     @classmethod
     def plan(cls, height: int, width: int, tile_h: int, tile_w: int, overlap: int, granularity: int) -> "TileGrid":
-        if overlap >= min(tile_h, tile_w) // 2:
+        if (height > tile_h and overlap >= tile_h // 2) or (width > tile_w and overlap >= tile_w // 2):
             raise ValueError(f"tile overlap {overlap} must be below half the tile size {tile_h}x{tile_w}")
         ys = axis_origins(height, tile_h, overlap, granularity)
         xs = axis_origins(width, tile_w, overlap, granularity)
