@@ -1,0 +1,74 @@
+"""A tiny end-to-end run of the torch toolchain on CPU: dataset builder,
+teacher training with resume, distillation, evaluation against peers."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+torch = pytest.importorskip("torch")
+
+from export import sources  # noqa: E402
+from export.distill import DistillConfig, distill  # noqa: E402
+from export.evaluate import main as evaluate_main  # noqa: E402
+from export.train import TrainConfig, train  # noqa: E402
+
+from conftest import night_image  # noqa: E402
+
+TINY_NET = {"unshuffle": 2, "channels": [8, 16], "blocks": [1, 1], "emb_dim": 16}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    user = tmp_path_factory.mktemp("user_footage")
+    for i in range(12):
+        cv2.imwrite(str(user / f"day{i}.png"), np.clip(night_image(220, 260, i)[..., ::-1] * 3.0, 0, 255).astype(np.uint8))
+    out = tmp_path_factory.mktemp("data")
+    index = sources.build(out, tmp_path_factory.mktemp("cache"), [user], with_packages=False)
+    if not index["eval"]:  # the split is a fixed hash of names: make sure the test has one held-out frame
+        name = index["train"].pop()
+        (out / "train" / f"{name}.png").rename(out / "eval" / f"{name}.png")
+        index["eval"].append(name)
+        (out / "index.json").write_text(json.dumps(index))
+    return out
+
+
+def test_builder_split_is_fixed_and_vtest_never_trained(dataset):
+    index = json.loads((dataset / "index.json").read_text())
+    assert index["train"] and index["eval"]
+    assert not set(index["train"]) & set(index["eval"])
+    assert all(sources.is_eval(n) == sources.is_eval(n) for n in index["train"])
+    assert not any("vtest" in n for n in index["train"])
+    assert sources.is_eval("opencv_Megamind") in (True, False)
+
+
+def test_tiny_teacher_trains_resumes_and_distils(dataset, tmp_path):
+    cfg = TrainConfig(data=str(dataset), out=str(tmp_path / "teacher"), net=TINY_NET, iterations=3, batch=2,
+                      crop=64, checkpoint_every=2, lr_warmup=1)
+    last = train(cfg, quiet=True)
+    state = torch.load(last, weights_only=False)
+    assert state["step"] == 3 and state["history"][0]["hardware"]
+    cfg.iterations = 5
+    state = torch.load(train(cfg, quiet=True), weights_only=False)
+    assert state["step"] == 5 and len(state["history"]) == 2  # resumed, not restarted
+    dcfg = DistillConfig(data=str(dataset), teacher=str(last), out=str(tmp_path / "student"), iterations=2,
+                         batch=2, crop=64)
+    student = torch.load(distill(dcfg), weights_only=False)
+    assert student["step"] == 2 and set(student["schedules"]) == {2, 3, 4}
+    out = tmp_path / "quality"
+    assert evaluate_main(["--data", str(dataset), "--teacher", str(last), "--student", str(tmp_path / "student" / "last.pt"),
+                          "--max-side", "64", "--limit", "1", "--no-flicker", "--out", str(out)]) == 0
+    summary = json.loads(out.with_suffix(".json").read_text())["summary"]
+    assert {"identity", "clahe_nlm", "gamma_wb_nlm", "teacher heun-16 (full)", "student 2-step (torch)"} <= set(summary)
+    assert all(0 <= s["all"]["ssim"] <= 1 for s in summary.values())
+
+
+def test_config_rejects_unknown_keys(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"iterations": 3, "learning_rate": 0.1}))
+    with pytest.raises(SystemExit, match="unknown keys"):
+        TrainConfig.load(path)
