@@ -13,10 +13,13 @@ ranges then match what the network meets in the field, at every noise level.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import cv2
 import numpy as np
 
 from edge_agent.sampler import SAMPLERS, Denoise, seeded_noise
@@ -46,6 +49,22 @@ def record_inputs(denoise: Denoise, sampler: str, sigmas_by_steps: dict[int, Ite
         for sigmas in sigmas_by_steps.values():
             SAMPLERS[sampler](spy, np.ascontiguousarray(cond), list(sigmas), seeded_noise(seed, cond.shape))
     return recorded
+
+
+def crops_for_calibration(frames: Iterable[np.ndarray], tile: tuple[int, int], per_frame: int = 2,
+                          seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    crops = []
+    for frame in frames:
+        h, w = frame.shape[:2]
+        if h < tile[0] or w < tile[1]:
+            frame = cv2.resize(frame, (max(w, tile[1]), max(h, tile[0])), interpolation=cv2.INTER_LINEAR)
+            h, w = frame.shape[:2]
+        for _ in range(per_frame):
+            y, x = rng.integers(0, h - tile[0] + 1), rng.integers(0, w - tile[1] + 1)
+            crops.append(np.ascontiguousarray(frame[y:y + tile[0], x:x + tile[1]]))
+    return crops
+
 
 
 class _Reader:
@@ -92,3 +111,12 @@ def quantize_openvino(fp32: Path, out_xml: Path, inputs: list[Inputs]) -> Path:
     # compress_to_fp16=False: weights are int8 already; keep the rest exact
     ov.save_model(quantized, str(out_xml), compress_to_fp16=False)
     return out_xml
+
+
+def quantize_into(root: Path, fp32: Path, inputs: list[Inputs]) -> dict[str, str]:
+    """Write both INT8 models into a bundle folder; returns the manifest's
+    ``models.int8`` entry."""
+    with contextlib.redirect_stdout(sys.stderr):  # the quantisers print progress; keep stdout for results
+        quantize_onnxruntime(fp32, root / "model_int8.onnx", inputs)
+        quantize_openvino(fp32, root / "openvino" / "model_int8.xml", inputs)
+    return {"onnx": "model_int8.onnx", "openvino": "openvino/model_int8.xml"}

@@ -13,13 +13,13 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 
-from calibration.quantize import quantize_onnxruntime, quantize_openvino, record_inputs
+from calibration.quantize import crops_for_calibration, quantize_into, record_inputs
 from edge_agent.bundle import load_bundle, write_manifest
 from edge_agent.enhancer import EnhanceSettings, Enhancer
 
@@ -57,21 +57,6 @@ def _ort_denoiser(path: Path):
     return lambda x, sigma, cond: session.run(["denoised"], {"x": x, "sigma": sigma, "cond": cond})[0]
 
 
-def crops_for_calibration(frames: Iterable[np.ndarray], tile: tuple[int, int], per_frame: int = 2,
-                          seed: int = 0) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    crops = []
-    for frame in frames:
-        h, w = frame.shape[:2]
-        if h < tile[0] or w < tile[1]:
-            frame = cv2.resize(frame, (max(w, tile[1]), max(h, tile[0])), interpolation=cv2.INTER_LINEAR)
-            h, w = frame.shape[:2]
-        for _ in range(per_frame):
-            y, x = rng.integers(0, h - tile[0] + 1), rng.integers(0, w - tile[1] + 1)
-            crops.append(np.ascontiguousarray(frame[y:y + tile[0], x:x + tile[1]]))
-    return crops
-
-
 def build_bundle(model: Denoiser, out: Path, spec: BundleSpec, calibration_frames: list[np.ndarray],
                  reference_frame: np.ndarray, calibration_tile: tuple[int, int] = (128, 128)) -> Path:
     """Write the bundle folder ``out`` (replacing an older one atomically)."""
@@ -82,8 +67,7 @@ def build_bundle(model: Denoiser, out: Path, spec: BundleSpec, calibration_frame
         fp32 = export_onnx(model, work / "model_fp32.onnx")
         crops = crops_for_calibration(calibration_frames, calibration_tile)
         inputs = record_inputs(_ort_denoiser(fp32), spec.sampler, spec.sigmas, crops, spec.default_seed)
-        quantize_onnxruntime(fp32, work / "model_int8.onnx", inputs)
-        quantize_openvino(fp32, work / "openvino" / "model_int8.xml", inputs)
+        int8_entry = quantize_into(work, fp32, inputs)
         manifest = {
             "name": spec.name, "version": spec.version, "version_code": spec.version_code,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -94,8 +78,7 @@ def build_bundle(model: Denoiser, out: Path, spec: BundleSpec, calibration_frame
                    "tile": list(spec.tile), "tile_overlap": spec.tile_overlap, "granularity": model.granularity,
                    "inputs": {"x": "noisy image, data range", "sigma": "noise level per batch item",
                               "cond": "night frame, cond range"}, "output": "denoised"},
-            "models": {"fp32": {"onnx": "model_fp32.onnx"},
-                       "int8": {"onnx": "model_int8.onnx", "openvino": "openvino/model_int8.xml"}},
+            "models": {"fp32": {"onnx": "model_fp32.onnx"}, "int8": int8_entry},
             "provenance": {"commit": git_commit(), "host": platform.node(), "machine": platform.machine(),
                            "calibration_inputs": len(inputs), **spec.provenance},
             "metrics": spec.metrics,
