@@ -42,7 +42,8 @@ class BundleSpec:
     tile_overlap: int = 32
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)  # recommended runtime defaults
+    # recommended runtime settings; forensic mode reads its seeds and map scale here
+    settings: dict[str, Any] = field(default_factory=lambda: {"uncertainty": {"samples": 4, "scale": 8.0}})
 
 
 def git_commit() -> str:

@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "net": teacher_ckpt["net"]},
                     "student": {"step": ckpt["step"], "history": ckpt["history"]}},
         metrics=quick_metrics(student, data, schedules, args.eval_limit),
-        settings={"backend": "openvino", "precision": "int8", "steps": args.default_steps})
+        settings={"backend": "openvino", "precision": "int8", "steps": args.default_steps,
+                  "uncertainty": {"samples": 4, "scale": 8.0}})
     night = calibration_frames(data)
     reference = eval_pairs(data, 192, limit=1)[0]["night"]
     out = build_bundle(load_denoiser(student), args.out, spec, night, reference, calibration_tile=(128, 128))

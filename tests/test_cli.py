@@ -158,3 +158,24 @@ def test_runtime_never_imports_torch(tiny_bundle, tmp_path):
             "raise SystemExit(rc)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
+
+
+def test_forensic_mode_writes_maps_and_custody_record(tiny_bundle, image_folder, video_file, tmp_path):
+    import hashlib
+    common = ["--model", str(tiny_bundle), "--backend", "onnxruntime", "--quiet"]
+    assert main(["enhance", str(image_folder), "-o", str(tmp_path / "out"), "--uncertainty", str(tmp_path / "unc"), *common]) == 0
+    plain = tmp_path / "plain"
+    assert main(["enhance", str(image_folder), "-o", str(plain), *common]) == 0
+    record = json.loads((tmp_path / "unc.json").read_text())
+    assert record["model"]["name"] == "tiny-test" and len(record["settings"]["uncertainty_seeds"]) >= 2
+    assert len(record["items"]) == 3
+    for item in record["items"]:
+        out = Path(item["output"])
+        assert hashlib.sha256(out.read_bytes()).hexdigest() == item["output_sha256"]
+        assert hashlib.sha256(Path(item["input"]).read_bytes()).hexdigest() == item["input_sha256"]
+        assert cv2.imread(item["uncertainty"]).shape == cv2.imread(str(out)).shape
+        # the forensic output is the same frame a plain run gives
+        assert np.array_equal(cv2.imread(str(out)), cv2.imread(str(plain / out.name)))
+    assert main(["enhance", str(video_file), "-o", str(tmp_path / "v.avi"), "--uncertainty", str(tmp_path / "vu.avi"), *common]) == 0
+    assert frame_count(tmp_path / "vu.avi") == 6
+    assert json.loads((tmp_path / "vu.avi.json").read_text())["items"][0]["frames"] == 6

@@ -5,8 +5,11 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ..enhancer import Enhancer
 from ..errors import UserError
+from ..forensic import CustodyRecord, enhance_with_uncertainty
 from ..media import AtomicVideoWriter, VideoReader, folder_images, kind_of, read_image, write_image
 from ..progress import Progress, track
 from .options import add_runtime_options, open_model
@@ -18,36 +21,69 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "same names and sizes) or a video (DST: a video, same frames, size and fps).")
     p.add_argument("src", type=Path, metavar="SRC")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="DST")
+    p.add_argument("--uncertainty", type=Path, default=None, metavar="UDST",
+                   help="forensic mode: also write per-pixel uncertainty maps (same kind as DST) and a "
+                        "chain-of-custody record UDST.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runtime_options(p)
     p.set_defaults(run=run)
 
 
+class Job:
+    """One enhance run: the enhancer plus, in forensic mode, the custody record."""
+
+    def __init__(self, enhancer: Enhancer, uncertainty: Path | None) -> None:
+        self.enhancer = enhancer
+        self.uncertainty = uncertainty
+        self.record = CustodyRecord(enhancer) if uncertainty else None
+
+    def frame(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        if self.record is None:
+            return self.enhancer.enhance(rgb), None
+        return enhance_with_uncertainty(self.enhancer, rgb)
+
+    def finish(self) -> None:
+        if self.record is not None:
+            self.record.write(self.uncertainty.with_name(self.uncertainty.name + ".json"))
+
+
 def run(args: argparse.Namespace) -> int:
     kind = kind_of(args.src)
     bundle, settings = open_model(args)
-    enhancer = Enhancer(bundle, settings)
-    if kind == "image":
-        if args.output.is_dir():
-            raise UserError(f"output {args.output} is a folder; for an image input give an image path")
-        write_image(args.output, enhancer.enhance(read_image(args.src)))
-        return 0
-    if kind == "folder":
-        return _folder(enhancer, args.src, args.output, not args.quiet)
-    return _video(enhancer, args.src, args.output, not args.quiet)
+    job = Job(Enhancer(bundle, settings), args.uncertainty)
+    handler = {"image": _image, "folder": _folder, "video": _video}[kind]
+    rc = handler(job, args.src, args.output, not args.quiet)
+    job.finish()
+    return rc
 
 
-def _folder(enhancer: Enhancer, src: Path, dst: Path, progress: bool) -> int:
+def _image(job: Job, src: Path, dst: Path, progress: bool) -> int:
+    if dst.is_dir():
+        raise UserError(f"output {dst} is a folder; for an image input give an image path")
+    out, unc = job.frame(read_image(src))
+    write_image(dst, out)
+    if unc is not None:
+        write_image(job.uncertainty, unc)
+        job.record.add(src, dst, job.uncertainty)
+    return 0
+
+
+def _folder(job: Job, src: Path, dst: Path, progress: bool) -> int:
     images = folder_images(src)
-    if dst.exists() and not dst.is_dir():
-        raise UserError(f"output {dst} exists and is not a folder; for a folder input give a folder")
-    if dst.resolve() == src.resolve():
-        raise UserError(f"output folder {dst} is the input folder; choose another so no original is overwritten")
-    dst.mkdir(parents=True, exist_ok=True)
+    for folder in filter(None, (dst, job.uncertainty)):
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"output {folder} exists and is not a folder; for a folder input give a folder")
+        if folder.resolve() == src.resolve():
+            raise UserError(f"output folder {folder} is the input folder; choose another so no original is overwritten")
+        folder.mkdir(parents=True, exist_ok=True)
     failures = []
     for path in track(images, len(images), "enhance", enabled=progress):
         try:
-            write_image(dst / path.name, enhancer.enhance(read_image(path)))
+            out, unc = job.frame(read_image(path))
+            write_image(dst / path.name, out)
+            if unc is not None:
+                write_image(job.uncertainty / path.name, unc)
+                job.record.add(path, dst / path.name, job.uncertainty / path.name)
         except UserError as exc:  # one bad file must not stop the others
             failures.append(str(exc))
     for message in failures:
@@ -55,12 +91,27 @@ def _folder(enhancer: Enhancer, src: Path, dst: Path, progress: bool) -> int:
     return 1 if failures else 0
 
 
-def _video(enhancer: Enhancer, src: Path, dst: Path, progress: bool) -> int:
+def _video(job: Job, src: Path, dst: Path, progress: bool) -> int:
     reader = VideoReader(src)
     bar = Progress(reader.info.frames or None, "enhance", enabled=progress)
+    frames = 0
     with AtomicVideoWriter(dst, reader.info) as writer:
-        for rgb in reader:  # the stream's one seed: a static scene stays static
-            writer.write(enhancer.enhance(rgb))
-            bar.update()
+        unc_writer = AtomicVideoWriter(job.uncertainty, reader.info) if job.uncertainty else None
+        try:
+            for rgb in reader:  # the stream's one seed: a static scene stays static
+                out, unc = job.frame(rgb)
+                writer.write(out)
+                if unc_writer is not None:
+                    unc_writer.write(unc)
+                frames += 1
+                bar.update()
+        except BaseException:
+            if unc_writer is not None:
+                unc_writer.abort()
+            raise
+        if unc_writer is not None:
+            unc_writer.commit()
     bar.close()
+    if job.record is not None:
+        job.record.add(src, dst, job.uncertainty, frames=frames)
     return 0

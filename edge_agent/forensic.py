@@ -1,0 +1,72 @@
+"""Forensic mode: where may detail be invented, and what exactly produced it.
+
+The uncertainty map is the per-pixel spread (standard deviation over colour
+channels and seeds) of the enhanced frame across several noise seeds. Where
+the sampler's noise changes the result, the network is filling in detail the
+night frame does not determine; where the map is dark, every seed agrees.
+The number of seeds and the map's scale come from the bundle's manifest
+(``settings.uncertainty``), so two boxes with one model make the same map.
+
+Every output is accompanied by a record: model name/version and the sha256
+of its manifest, the exact settings, and the sha256 of input, output and map
+files (chain of custody).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .bundle import MANIFEST, atomic_write_bytes, sha256_file
+from .enhancer import Enhancer, to_uint8
+
+DEFAULT_SAMPLES = 4
+DEFAULT_SCALE = 8.0  # std of 1/8 of full range -> white
+
+
+def uncertainty_settings(enhancer: Enhancer) -> tuple[int, float]:
+    spec = enhancer.bundle.manifest.get("settings", {}).get("uncertainty", {})
+    return int(spec.get("samples", DEFAULT_SAMPLES)), float(spec.get("scale", DEFAULT_SCALE))
+
+
+def enhance_with_uncertainty(enhancer: Enhancer, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(enhanced uint8 RGB, uncertainty map uint8 RGB heat map). The enhanced
+    frame is the stream seed's result, identical to a plain ``enhance``."""
+    samples, scale = uncertainty_settings(enhancer)
+    outs = [enhancer.enhance_float(rgb, enhancer.seed + i) for i in range(samples)]
+    spread = np.stack(outs).std(axis=0).mean(axis=-1)
+    grey = np.clip(spread * scale * 255.0, 0, 255).astype(np.uint8)
+    heat = cv2.applyColorMap(grey, cv2.COLORMAP_INFERNO)[..., ::-1]
+    return to_uint8(outs[0]), np.ascontiguousarray(heat)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class CustodyRecord:
+    """The JSON written beside forensic outputs."""
+
+    enhancer: Enhancer
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, source: Path, output: Path, uncertainty: Path, **extra: Any) -> None:
+        self.items.append({"input": str(source), "input_sha256": sha256_file(source), "output": str(output),
+                           "output_sha256": sha256_file(output), "uncertainty": str(uncertainty),
+                           "uncertainty_sha256": sha256_file(uncertainty), **extra})
+
+    def write(self, path: Path) -> None:
+        samples, scale = uncertainty_settings(self.enhancer)
+        bundle = self.enhancer.bundle
+        record = {"model": {"name": bundle.name, "version": bundle.version, "version_code": bundle.version_code,
+                            "manifest_sha256": sha256_file(bundle.root / MANIFEST)},
+                  "settings": {**self.enhancer.describe(), "uncertainty_seeds": list(range(self.enhancer.seed, self.enhancer.seed + samples)),
+                               "uncertainty_scale": scale},
+                  "items": self.items}
+        atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
