@@ -23,7 +23,7 @@ from calibration.quantize import crops_for_calibration, quantize_into, record_in
 from edge_agent.bundle import load_bundle, write_manifest
 from edge_agent.enhancer import EnhanceSettings, Enhancer
 
-from .network import Denoiser
+from .network import Denoiser, count_macs
 from .onnx_export import export_onnx
 
 REFERENCE_TOLERANCE = 2.0 / 255.0  # max abs difference allowed when a box re-runs the reference
@@ -81,6 +81,8 @@ def build_bundle(model: Denoiser, out: Path, spec: BundleSpec, calibration_frame
                               "cond": "night frame, cond range"}, "output": "denoised"},
             "models": {"fp32": {"onnx": "model_fp32.onnx"}, "int8": int8_entry},
             "provenance": {"commit": git_commit(), "host": platform.node(), "machine": platform.machine(),
+                           "macs_per_pixel": round(count_macs(model, 256, 256) / 256**2, 1),
+                           "parameters": sum(p.numel() for p in model.parameters()),
                            "calibration_inputs": len(inputs), **spec.provenance},
             "metrics": spec.metrics,
             "settings": spec.settings,
