@@ -36,7 +36,7 @@ from edge_agent.sampler import karras_sigmas
 
 from .dataset import NightPairs, load_split
 from .network import Denoiser, NetConfig, loss_weight
-from .train import describe_hardware, update_ema
+from .train import StopRequest, describe_hardware, update_ema
 
 
 @dataclass
@@ -125,7 +125,8 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
         torch.save(state, last.with_suffix(".tmp"))
         os.replace(last.with_suffix(".tmp"), last)
 
-    while step < cfg.iterations:
+    stop = StopRequest()
+    while step < cfg.iterations and not stop.requested:
         night, clean = next(loader)
         n = clean.shape[0]
         x0 = clean * 2 - 1

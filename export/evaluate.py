@@ -35,7 +35,7 @@ from .onnx_export import load_denoiser
 from .peers import PEERS
 
 Enhance = Callable[[np.ndarray], np.ndarray]
-TEACHER_SIGMA_MIN, TEACHER_SIGMA_MAX = 0.002, 40.0
+TEACHER_SIGMA_MIN, TEACHER_SIGMA_MAX = 0.05, 40.0
 
 
 def torch_enhancer(model: Denoiser, sampler: str, sigmas: list[float], seed: int = 0) -> Enhance:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,10 +42,10 @@ class TrainConfig:
     lr_warmup: int = 500
     weight_decay: float = 0.0
     ema_decay: float = 0.999
-    p_mean: float = -1.2  # EDM's log-normal sigma distribution ...
-    p_std: float = 1.2
+    p_mean: float = -0.4  # EDM's log-normal sigma distribution ...
+    p_std: float = 1.0
     uniform_fraction: float = 0.5  # ... mixed with log-uniform over the sampler's range
-    sigma_min: float = 0.002
+    sigma_min: float = 0.05
     sigma_max: float = 40.0
     checkpoint_every: int = 1000
     workers: int = 0
@@ -92,6 +94,20 @@ def setup_device() -> tuple[torch.device, int, int]:
         torch.cuda.set_device(local)
         return torch.device("cuda", local), rank, world
     return torch.device("cpu"), rank, world
+
+
+class StopRequest:
+    """SIGINT/SIGTERM end training at the next iteration boundary, after a
+    checkpoint, instead of losing the work since the last one."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self._handle)
+
+    def _handle(self, *_: object) -> None:
+        self.requested = True
 
 
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
@@ -146,7 +162,8 @@ def train(cfg: TrainConfig, max_minutes: float | None = None, quiet: bool = Fals
         torch.save(state, tmp)
         os.replace(tmp, last)  # atomic: a killed run never leaves a half checkpoint
 
-    while step < cfg.iterations:
+    stop = StopRequest()
+    while step < cfg.iterations and not stop.requested:
         night, clean = (t.to(device, non_blocking=True) for t in next(loader))
         if cuda:
             night, clean = (t.contiguous(memory_format=torch.channels_last) for t in (night, clean))
