@@ -61,6 +61,12 @@ class Enhancer:
         self._sessions: dict[tuple[int, int], Denoise] = {}
         self._grids: dict[tuple[int, int, int, int], TileGrid] = {}
 
+    def set_steps(self, steps: int) -> None:
+        """Change the step count; compiled sessions are kept (they do not depend on it)."""
+        if steps not in self.bundle.sampler.sigmas:
+            raise choice_error("steps", steps, [str(s) for s in self.bundle.sampler.steps])
+        self.steps, self.sigmas = steps, self.bundle.sampler.sigmas[steps]
+
     def describe(self) -> dict[str, object]:
         return {"model": self.bundle.name, "model_version": self.bundle.version, "backend": self.backend.name,
                 "device": self.device, "precision": self.settings.precision, "steps": self.steps, "seed": self.seed}

@@ -10,8 +10,9 @@ T = TypeVar("T")
 
 
 class Progress:
-    def __init__(self, total: int | None, label: str, stream: TextIO | None = None, enabled: bool = True) -> None:
-        self.total, self.label, self.count = total, label, 0
+    def __init__(self, total: int | None, label: str, stream: TextIO | None = None, enabled: bool = True,
+                 initial: int = 0) -> None:
+        self.total, self.label, self.count, self.initial = total, label, initial, initial
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.tty = self.stream.isatty()
@@ -30,7 +31,7 @@ class Progress:
 
     def _draw(self, now: float) -> None:
         elapsed = now - self.start
-        rate = self.count / elapsed if elapsed > 0 else 0.0
+        rate = (self.count - self.initial) / elapsed if elapsed > 0 else 0.0
         if self.total:
             frac = min(1.0, self.count / self.total)
             bar = "#" * int(frac * 24)

@@ -112,8 +112,7 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     loader = iter(DataLoader(data, batch_size=cfg.batch))
     segment = {"hardware": describe_hardware(torch.device("cpu")), "start_step": step}
     history.append(segment)
-    bar = Progress(cfg.iterations, "distill")
-    bar.count = step
+    bar = Progress(cfg.iterations, "distill", initial=step)
     t0, running = time.monotonic(), None
     rng = np.random.default_rng(cfg.seed + step)
 

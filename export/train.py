@@ -147,8 +147,7 @@ def train(cfg: TrainConfig, max_minutes: float | None = None, quiet: bool = Fals
     loader = iter(DataLoader(data, batch_size=cfg.batch, num_workers=cfg.workers, pin_memory=cuda))
     segment = {"hardware": describe_hardware(device), "start_step": step, "seconds": 0.0}
     history.append(segment)
-    bar = Progress(cfg.iterations, "train", enabled=rank == 0 and not quiet)
-    bar.count = step
+    bar = Progress(cfg.iterations, "train", enabled=rank == 0 and not quiet, initial=step)
     t0 = time.monotonic()
     running = None
 

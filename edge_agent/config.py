@@ -1,0 +1,246 @@
+"""The agent's configuration: one validated tree, loaded once.
+
+Every section is a dataclass whose fields carry a description; unknown keys
+are rejected with their path, values are type- and range-checked, and rules
+that span fields live in ``validate`` methods. Secrets (MQTT password, TLS
+key passphrase) are never read from the YAML: a ``*_env`` field names an
+environment variable and a ``*_credential`` field names a systemd credential
+(``LoadCredential=`` puts it under ``$CREDENTIALS_DIRECTORY``).
+"""
+from __future__ import annotations
+
+import os
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+import yaml
+
+from .errors import UserError
+
+
+class ConfigError(UserError):
+    """A config value that is not allowed; the message names its key path."""
+
+
+def describe(text: str, default: Any = MISSING, **kw: Any) -> Any:
+    if default is MISSING and "default_factory" not in kw:
+        return field(metadata={"help": text}, **kw)
+    return field(default=default, metadata={"help": text}, **kw)
+
+
+@dataclass
+class CameraConfig:
+    source: str = describe("rtsp://, http(s):// URL, a V4L2 index (0) or /dev/videoN, a video file or an image folder")
+    loop: bool = describe("restart a video file or folder at its end", False)
+    fps_limit: float = describe("process at most this many frames per second (0 = as fast as possible)", 0.0)
+    reconnect_initial_s: float = describe("first wait before reconnecting a lost camera", 1.0)
+    reconnect_max_s: float = describe("longest wait between reconnect attempts (exponential backoff)", 30.0)
+    watchdog_s: float = describe("a camera silent for this long is reconnected (a read can hang)", 10.0)
+
+    def validate(self, path: str) -> None:
+        _positive(self.reconnect_initial_s, f"{path}.reconnect_initial_s")
+        _positive(self.watchdog_s, f"{path}.watchdog_s")
+        if self.reconnect_max_s < self.reconnect_initial_s:
+            raise ConfigError(f"{path}.reconnect_max_s must be >= reconnect_initial_s")
+        if self.fps_limit < 0:
+            raise ConfigError(f"{path}.fps_limit must be >= 0")
+
+
+@dataclass
+class ModelConfig:
+    bundle: str | None = describe("model bundle folder (default: the installed model)", None)
+    backend: Literal["auto", "openvino", "onnxruntime"] = describe("inference runtime", "auto")
+    device: str | None = describe("runtime device (CPU, GPU, NPU, AUTO, ...); default the backend's", None)
+    precision: Literal["int8", "fp32"] = describe("network precision", "int8")
+    steps: int | None = describe("sampler steps (default: the bundle's)", None)
+    seed: int | None = describe("the stream's noise seed (default: the bundle's)", None)
+    threads: int = describe("inference threads (0 = all cores)", 0)
+    cache_dir: str | None = describe("OpenVINO compiled-model cache (default: $CACHE_DIRECTORY)", None)
+
+
+@dataclass
+class SegmentsConfig:
+    enabled: bool = describe("write enhanced video segments to disk", False)
+    directory: str = describe("folder for segments (default under $STATE_DIRECTORY)", "segments")
+    segment_s: float = describe("length of one segment in seconds", 60.0)
+    max_total_mb: float = describe("oldest segments are deleted beyond this total size", 1024.0)
+
+    def validate(self, path: str) -> None:
+        _positive(self.segment_s, f"{path}.segment_s")
+        _positive(self.max_total_mb, f"{path}.max_total_mb")
+
+
+@dataclass
+class OutputsConfig:
+    snapshot_interval_s: float = describe("publish a JPEG snapshot this often (0 = only on request)", 0.0)
+    snapshot_quality: int = describe("JPEG quality of snapshots, 1-100", 85)
+    metadata: bool = describe("publish per-frame metadata (capture time, latency, hashes)", True)
+    segments: SegmentsConfig = describe("rolling store of enhanced video", default_factory=SegmentsConfig)
+
+    def validate(self, path: str) -> None:
+        if not 1 <= self.snapshot_quality <= 100:
+            raise ConfigError(f"{path}.snapshot_quality must be 1-100, got {self.snapshot_quality}")
+        if self.snapshot_interval_s < 0:
+            raise ConfigError(f"{path}.snapshot_interval_s must be >= 0")
+
+
+@dataclass
+class TlsConfig:
+    ca_file: str | None = describe("CA certificate that signed the broker's certificate", None)
+    cert_file: str | None = describe("client certificate (mutual TLS)", None)
+    key_file: str | None = describe("client private key (mutual TLS)", None)
+    insecure: bool = describe("skip hostname verification (testing only)", False)
+
+    def validate(self, path: str) -> None:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ConfigError(f"{path}: cert_file and key_file go together")
+        for name in ("ca_file", "cert_file", "key_file"):
+            value = getattr(self, name)
+            if value is not None and not Path(value).is_file():
+                raise ConfigError(f"{path}.{name}: file {value} does not exist")
+
+
+@dataclass
+class MqttConfig:
+    host: str = describe("broker host name or address")
+    port: int = describe("broker port", 1883)
+    prefix: str = describe("topic prefix", "cctv")
+    device_id: str | None = describe("this box's id in topics (default: the host name)", None)
+    username: str | None = describe("user name", None)
+    password_env: str | None = describe("environment variable that holds the password", None)
+    password_credential: str | None = describe("systemd credential name that holds the password", None)
+    tls: TlsConfig | None = describe("TLS settings; omit for plain TCP", None)
+    protocol: Literal["auto", "5", "3.1.1"] = describe("MQTT version; auto tries 5 then 3.1.1", "auto")
+    keepalive_s: int = describe("keepalive interval", 30)
+    health_interval_s: float = describe("publish health this often", 10.0)
+    command_max_age_s: float = describe("commands older than this (or past their expiry) are refused", 60.0)
+    home_assistant: bool = describe("publish Home Assistant MQTT discovery", True)
+    discovery_prefix: str = describe("Home Assistant discovery prefix", "homeassistant")
+
+    def validate(self, path: str) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"{path}.port must be 1-65535, got {self.port}")
+        for name in ("prefix", "device_id"):
+            value = getattr(self, name)
+            if value is not None and (not value or any(c in value for c in "#+/ ")):
+                raise ConfigError(f"{path}.{name} {value!r} must be non-empty without '#', '+', '/' or spaces")
+        if self.password_env and self.password_credential:
+            raise ConfigError(f"{path}: set password_env or password_credential, not both")
+        _positive(self.health_interval_s, f"{path}.health_interval_s")
+
+    def password(self) -> str | None:
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(f"mqtt.password_env: environment variable {self.password_env} is not set")
+            return value
+        if self.password_credential:
+            folder = os.environ.get("CREDENTIALS_DIRECTORY")
+            if not folder or not (Path(folder) / self.password_credential).is_file():
+                raise ConfigError(f"mqtt.password_credential: credential {self.password_credential} is not loaded "
+                                  "(LoadCredential= in the unit)")
+            return (Path(folder) / self.password_credential).read_text().strip()
+        return None
+
+
+@dataclass
+class AgentConfig:
+    camera: CameraConfig = describe("the frame source")
+    model: ModelConfig = describe("the enhancement model and runtime", default_factory=ModelConfig)
+    outputs: OutputsConfig = describe("what the agent produces", default_factory=OutputsConfig)
+    mqtt: MqttConfig | None = describe("MQTT broker; omit to run without one", None)
+    enhance: bool = describe("enhancement on at start (a command can toggle it)", True)
+    state_dir: str | None = describe("writable state (default: $STATE_DIRECTORY or ./state)", None)
+
+    def resolved_state_dir(self) -> Path:
+        return Path(self.state_dir or os.environ.get("STATE_DIRECTORY", "state").split(":")[0])
+
+
+def _positive(value: float, path: str) -> None:
+    if value <= 0:
+        raise ConfigError(f"{path} must be > 0, got {value}")
+
+
+def _build(cls: type, raw: Any, path: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path or 'config'} must be a mapping, got {type(raw).__name__}")
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        where = f"{path}." if path else ""
+        raise ConfigError(f"unknown key {where}{unknown[0]}; allowed: {', '.join(known)}")
+    values = {}
+    for name, f in known.items():
+        key = f"{path}.{name}" if path else name
+        if name in raw:
+            values[name] = _convert(hints[name], raw[name], key)
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise ConfigError(f"missing key {key}: {f.metadata.get('help', '')}")
+    obj = cls(**values)
+    if hasattr(obj, "validate"):
+        obj.validate(path or "config")
+    return obj
+
+
+def _convert(tp: Any, value: Any, key: str) -> Any:
+    origin = get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(options[0], value, key)
+    if origin is Literal:
+        allowed = get_args(tp)
+        if str(value) not in [str(a) for a in allowed]:
+            raise ConfigError(f"{key} {value!r} is not allowed; allowed: {', '.join(map(str, allowed))}")
+        return str(value)
+    if isinstance(tp, type) and hasattr(tp, "__dataclass_fields__"):
+        return _build(tp, value, key)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if tp in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (tp is int and not float(value).is_integer()):
+            raise ConfigError(f"{key} must be a number{' (whole)' if tp is int else ''}, got {value!r}")
+        return tp(value)
+    if tp is str:
+        if not isinstance(value, (str, int)):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return str(value)
+    raise ConfigError(f"{key}: unsupported type {tp}")
+
+
+def load_config(path: Path) -> AgentConfig:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"config {path} cannot be read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config {path} is not valid YAML{where}") from None
+    return parse_config(raw or {})
+
+
+def parse_config(raw: dict) -> AgentConfig:
+    return _build(AgentConfig, raw, "")
+
+
+def describe_config(cls: type = AgentConfig, path: str = "") -> list[str]:
+    """One line per key with its help text (for `edge-agent config describe`)."""
+    lines = []
+    hints = get_type_hints(cls)
+    for f in fields(cls):
+        key = f"{path}.{f.name}" if path else f.name
+        tp = hints[f.name]
+        inner = [a for a in get_args(tp) if hasattr(a, "__dataclass_fields__")] or (
+            [tp] if hasattr(tp, "__dataclass_fields__") else [])
+        lines.append(f"{key}: {f.metadata.get('help', '')}")
+        if inner:
+            lines += describe_config(inner[0], key)
+    return lines

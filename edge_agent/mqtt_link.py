@@ -1,0 +1,143 @@
+"""The agent's MQTT connection (paho-mqtt 2.x): status with Last Will, health,
+results, commands in and replies out, Home Assistant discovery.
+
+Topics under ``<prefix>/<device>/``: ``status`` (retained ``online``;
+``offline`` as the Last Will; ``stopped`` on a clean shutdown), ``health``,
+``enhanced``, ``snapshot``, ``model`` (retained), ``state/enhance``
+(retained), ``cmd/<name>`` in, ``reply/<name>`` out; fleet-wide commands on
+``<prefix>/fleet/cmd/<name>``.
+
+While the broker is away paho keeps at most ``MAX_QUEUED`` messages, so
+memory stays bounded; the agent keeps enhancing and publishes again after
+paho reconnects by itself.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import ssl
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from .config import MqttConfig
+
+log = logging.getLogger("edge_agent.mqtt")
+MAX_QUEUED = 200
+
+
+@dataclass(frozen=True)
+class Incoming:
+    name: str
+    payload: bytes
+    topic: str
+    response_topic: str | None
+    correlation: bytes | None
+    expiry_s: int | None  # MQTT 5 message expiry as delivered (remaining lifetime)
+
+
+class MqttLink:
+    def __init__(self, cfg: MqttConfig, device: str, on_connect_publish: Callable[[], None]) -> None:
+        self.cfg = cfg
+        self.device = device
+        self.base = f"{cfg.prefix}/{device}"
+        self.commands: queue.Queue[Incoming] = queue.Queue(maxsize=100)
+        self.connected = threading.Event()
+        self.reconnects = 0
+        self.last_error: str | None = None
+        self._on_connect_publish = on_connect_publish
+        self._connects = 0
+        self.protocol = mqtt.MQTTv5 if cfg.protocol in ("auto", "5") else mqtt.MQTTv311
+        self.client = self._make_client()
+
+    def topic(self, *parts: str) -> str:
+        return "/".join([self.base, *parts])
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edge-agent-{self.device}",
+                             protocol=self.protocol)
+        client.will_set(self.topic("status"), "offline", qos=1, retain=True)
+        if self.cfg.username:
+            client.username_pw_set(self.cfg.username, self.cfg.password())
+        tls = self.cfg.tls
+        if tls is not None:
+            client.tls_set(ca_certs=tls.ca_file, certfile=tls.cert_file, keyfile=tls.key_file,
+                           cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            client.tls_insecure_set(tls.insecure)
+        client.max_queued_messages_set(MAX_QUEUED)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._handle_connect
+        client.on_disconnect = self._handle_disconnect
+        client.on_message = self._handle_message
+        return client
+
+    def start(self) -> None:
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        """Clean shutdown: retained ``stopped`` replaces the Last Will."""
+        if self.connected.is_set():
+            info = self.client.publish(self.topic("status"), "stopped", qos=1, retain=True)
+            info.wait_for_publish(timeout=3)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, topic: str, payload: Any, qos: int = 0, retain: bool = False) -> None:
+        data = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
+        self.client.publish(topic, data, qos=qos, retain=retain)
+
+    def reply(self, incoming: Incoming, payload: dict) -> None:
+        props = None
+        if incoming.response_topic and self.protocol == mqtt.MQTTv5:
+            props = Properties(PacketTypes.PUBLISH)
+            if incoming.correlation is not None:
+                props.CorrelationData = incoming.correlation
+            self.client.publish(incoming.response_topic, json.dumps(payload), qos=1, properties=props)
+        else:
+            self.client.publish(self.topic("reply", incoming.name), json.dumps(payload), qos=1)
+
+    # -- paho callbacks (network thread) ------------------------------------
+    def _handle_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            self.last_error = f"broker refused the connection: {reason}"
+            if self.cfg.protocol == "auto" and self.protocol == mqtt.MQTTv5 and reason.value in (1, 132):
+                self._fall_back_to_311()
+            return
+        self._connects += 1
+        if self._connects > 1:
+            self.reconnects += 1
+        for pattern in (self.topic("cmd", "+"), f"{self.cfg.prefix}/fleet/cmd/+"):
+            client.subscribe(pattern, qos=1)
+        self._on_connect_publish()  # current state first ...
+        client.publish(self.topic("status"), "online", qos=1, retain=True)  # ... then online
+        self.connected.set()
+
+    def _fall_back_to_311(self) -> None:
+        log.warning("broker does not speak MQTT 5; falling back to 3.1.1")
+        self.protocol = mqtt.MQTTv311
+        old = self.client
+        self.client = self._make_client()
+        threading.Thread(target=lambda: (old.loop_stop(), self.start()), daemon=True).start()
+
+    def _handle_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self.connected.clear()
+        if reason is not None and getattr(reason, "is_failure", False):
+            self.last_error = f"broker connection lost: {reason}"
+
+    def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        props = getattr(msg, "properties", None)
+        incoming = Incoming(
+            name=msg.topic.rsplit("/", 1)[-1], payload=msg.payload, topic=msg.topic,
+            response_topic=getattr(props, "ResponseTopic", None) if props else None,
+            correlation=getattr(props, "CorrelationData", None) if props else None,
+            expiry_s=getattr(props, "MessageExpiryInterval", None) if props else None)
+        try:
+            self.commands.put_nowait(incoming)
+        except queue.Full:  # a flood of commands must not grow memory
+            self.last_error = "command queue full; command dropped"
