@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -29,6 +30,8 @@ class Broker:
 
     def start(self) -> "Broker":
         lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+        if os.geteuid() == 0:  # else mosquitto drops to its own user and cannot read the test's 0700 tmp dir
+            lines.append("user root")
         if self.tls:
             lines += [f"cafile {self.tls['ca']}", f"certfile {self.tls['cert']}", f"keyfile {self.tls['key']}"]
         conf = self.folder / f"mosquitto-{self.port}.conf"

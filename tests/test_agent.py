@@ -147,3 +147,38 @@ def test_segments_are_written_and_capped(running, tmp_path):
     rec.wait_json(f"{BASE}/health", lambda d: d["segments_deleted"] >= 1, timeout=90)
     segments = list((tmp_path / "state" / "segments").glob("*.avi"))
     assert segments and sum(p.stat().st_size for p in segments) <= 0.2e6 + max(p.stat().st_size for p in segments)
+
+
+def test_tls_connection_with_a_test_ca(tiny_bundle, tmp_path):
+    from mqtt_fixtures import MOSQUITTO
+    from tls_certs import make_ca_and_server
+
+    if not Path(MOSQUITTO).exists():
+        pytest.skip("mosquitto is not installed")
+    certs = make_ca_and_server(tmp_path)
+    tls_broker = Broker(tmp_path, tls=certs).start()
+    try:
+        rec = Recorder(tls_broker.port, ca_certs=certs["ca"])
+        proc = start_agent(agent_config(tmp_path, tiny_bundle, tls_broker.port, tls={"ca_file": certs["ca"]}))
+        try:
+            rec.wait_for(f"{BASE}/status", lambda p: p == b"online")
+            assert rec.wait_json(f"{BASE}/health", lambda d: d["processed_frames"] > 0)
+        finally:
+            proc.kill()
+            proc.wait(timeout=10)
+            rec.close()
+    finally:
+        tls_broker.stop()
+
+
+def test_mqtt_311_protocol(tiny_bundle, tmp_path, broker):  # noqa: F811
+    rec = Recorder(broker.port)
+    proc = start_agent(agent_config(tmp_path, tiny_bundle, broker.port, protocol="3.1.1"))
+    try:
+        rec.wait_for(f"{BASE}/status", lambda p: p == b"online")
+        cid = command(rec, "snapshot")
+        assert reply(rec, "snapshot", cid)["ok"]  # no response topic in 3.1.1: the reply topic
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        rec.close()
