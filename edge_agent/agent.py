@@ -8,6 +8,7 @@ between two frames.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import queue
@@ -22,16 +23,17 @@ import cv2
 import numpy as np
 
 from .agent_commands import CommandError, CommandRouter
-from .bundle import load_bundle
 from .camera import Frame, LatestFrameCamera
 from .commands.options import default_cache_dir, default_model_path
 from .config import AgentConfig, load_config
 from .discovery import discovery_messages
 from .enhancer import EnhanceSettings, Enhancer
 from .health import CpuMeter, RollingStats, load_average, rss_mb, temperature_c
-from .mqtt_link import MqttLink
+from .model_store import ModelStore
+from .mqtt_link import Incoming, MqttLink
 from .segments import SegmentStore
 from .systemd_notify import notify, watchdog_interval_s
+from .updater import Offer, UpdateJob, check_offer
 
 log = logging.getLogger("edge_agent")
 EXIT_RESTART = 75  # EX_TEMPFAIL: systemd's Restart=on-failure brings the agent back
@@ -43,10 +45,17 @@ class Agent:
         self.config_path = config_path
         self.device = (cfg.mqtt.device_id if cfg.mqtt and cfg.mqtt.device_id else socket.gethostname().split(".")[0])
         m = cfg.model
-        self.bundle = load_bundle(Path(m.bundle) if m.bundle else default_model_path())
-        self.enhancer = Enhancer(self.bundle, EnhanceSettings(
+        self.store = ModelStore(cfg.resolved_state_dir())
+        # a model installed by a fleet update wins over the configured/packaged one
+        self.bundle = self.store.boot_bundle(Path(m.bundle) if m.bundle else default_model_path())
+        self.settings = EnhanceSettings(
             backend=m.backend, device=m.device, precision=m.precision, steps=m.steps, seed=m.seed, threads=m.threads,
-            cache_dir=Path(m.cache_dir) if m.cache_dir else default_cache_dir()))
+            cache_dir=Path(m.cache_dir) if m.cache_dir else default_cache_dir())
+        self.enhancer = Enhancer(self.bundle, self.settings)
+        self.update_job: UpdateJob | None = None
+        self.update_request: Incoming | None = None
+        self.update_result: tuple[Path | None, Enhancer | None, str | None] | None = None
+        self.rollback_watch: dict[str, Any] | None = None
         self.camera = LatestFrameCamera(cfg.camera)
         self.enhance_enabled = cfg.enhance
         self.stats = RollingStats()
@@ -65,7 +74,8 @@ class Agent:
                                      else Path(seg.directory), seg.segment_s, seg.max_total_mb) if seg.enabled else None
         self.router = CommandRouter(
             {"enhance": self.cmd_enhance, "set_steps": self.cmd_set_steps, "snapshot": self.cmd_snapshot,
-             "reload": self.cmd_reload, "restart": self.cmd_restart, "health": lambda args: self.health()},
+             "reload": self.cmd_reload, "restart": self.cmd_restart, "health": lambda args: self.health(),
+             "update": self.cmd_update},
             max_age_s=cfg.mqtt.command_max_age_s if cfg.mqtt else 60.0)
         self.mqtt = MqttLink(cfg.mqtt, self.device, self.publish_state) if cfg.mqtt else None
 
@@ -111,7 +121,9 @@ class Agent:
         except Exception as exc:  # a bad frame must not stop the camera; it is reported in health
             self.last_error = f"enhancement failed: {exc}"
             log.exception("enhancement failed")
+            self.watch_new_model(ok=False)
             return
+        self.watch_new_model(ok=float(out.std()) > 0.5)  # a constant frame means a broken network
         latency_ms = (time.perf_counter() - t0) * 1e3
         self.stats.add(latency_ms)
         self._progress_since_watchdog = True
@@ -157,9 +169,12 @@ class Agent:
             try:
                 incoming = self.mqtt.commands.get_nowait()
             except queue.Empty:
-                return
+                break
+            self.update_request = incoming if incoming.name == "update" else self.update_request
             reply = self.router.handle(incoming.name, incoming.payload)
             self.mqtt.reply(incoming, reply)
+        if self.update_result is not None:
+            self.apply_update()
 
     # -- MQTT state -----------------------------------------------------------
     def publish_state(self) -> None:
@@ -220,6 +235,80 @@ class Agent:
         self.exit_code = EXIT_RESTART
         return {"restart": "restarting"}
 
+    # -- fleet updates ----------------------------------------------------------
+    def cmd_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not self.cfg.updates.trusted_keys:
+            raise CommandError("updates are disabled: no trusted_keys in this box's config")
+        if self.update_job is not None and self.update_job.is_alive():
+            raise CommandError("an update is already in progress")
+        offer = Offer.parse(args)
+        manifest = check_offer(offer, self.cfg.updates.trusted_keys, self.bundle.version_code)
+        request = self.update_request
+
+        def progress(stage: str, extra: dict[str, Any]) -> None:
+            self._update_reply(request, {"ok": True, "stage": stage, **extra})
+
+        def ask(missing: list[int]) -> None:
+            self.mqtt.publish(self.mqtt.topic("update", offer.transfer_id, "need"), {"missing": missing}, qos=1)
+
+        def done(bundle_dir: Path | None, enhancer: Enhancer | None, error: str | None) -> None:
+            self.update_result = (bundle_dir, enhancer, error)  # applied by the loop, between two frames
+
+        self.update_job = UpdateJob(offer, self.store, self.settings, progress, ask, done)
+        if self.mqtt and offer.transfer_id:
+            receiver = self.update_job.receiver
+            self.mqtt.chunk_sink = lambda tid, i, data: receiver.put(i, data) if tid == offer.transfer_id else None
+        self.update_job.start()
+        return {"accepted": True, "version": manifest["version"], "version_code": manifest["version_code"]}
+
+    def _update_reply(self, request: Incoming | None, body: dict[str, Any]) -> None:
+        if self.mqtt is None or request is None:
+            return
+        cid = _command_id(request.payload)
+        self.mqtt.reply(request, {"id": cid, "command": "update", **body})
+
+    def apply_update(self) -> None:
+        bundle_dir, enhancer, error = self.update_result
+        self.update_result = None
+        if self.mqtt:
+            self.mqtt.chunk_sink = None
+        if error is not None:
+            self._report_update({"ok": False, "stage": "refused", "error": error})
+            return
+        old = (self.bundle, self.enhancer)
+        self.bundle, self.enhancer = enhancer.bundle, enhancer  # the swap: between two frames, no frame lost
+        self.store.switch_to(bundle_dir)
+        self.store.prune(self.cfg.updates.keep_bundles)
+        self.rollback_watch = {"old": old, "failures": 0, "ok": 0}
+        if self.mqtt:
+            self.publish_state()
+        self._report_update({"ok": True, "stage": "installed", "version": self.bundle.version,
+                             "version_code": self.bundle.version_code})
+
+    def watch_new_model(self, ok: bool) -> None:
+        """After a swap: N failing frames in a row put the previous model back."""
+        watch = self.rollback_watch
+        if watch is None:
+            return
+        watch["failures"] = 0 if ok else watch["failures"] + 1
+        watch["ok"] += int(ok)
+        if watch["failures"] >= self.cfg.updates.rollback_frames:
+            failed = self.bundle.version
+            self.bundle, self.enhancer = watch["old"]
+            self.store.roll_back()
+            self.rollback_watch = None
+            if self.mqtt:
+                self.publish_state()
+            self._report_update({"ok": False, "stage": "rolled back", "error": f"model {failed} failed "
+                                 f"{self.cfg.updates.rollback_frames} frames in a row; back on {self.bundle.version}"})
+        elif watch["ok"] >= 10 * self.cfg.updates.rollback_frames:
+            self.rollback_watch = None  # proven: stop watching
+
+    def _report_update(self, body: dict[str, Any]) -> None:
+        self._update_reply(self.update_request, body)
+        if self.mqtt:
+            self.mqtt.publish(self.mqtt.topic("update_result"), {**body, "time": time.time()}, qos=1, retain=True)
+
     def shutdown(self) -> None:
         notify("STOPPING=1")
         self.camera.stop()
@@ -227,6 +316,14 @@ class Agent:
             self.segments.close()
         if self.mqtt:
             self.mqtt.stop()
+
+
+def _command_id(payload: bytes) -> str | None:
+    try:
+        body = json.loads(payload)
+        return body.get("id") if isinstance(body, dict) else None
+    except ValueError:
+        return None
 
 
 def run_agent(config_path: Path, max_frames: int | None = None) -> int:

@@ -115,6 +115,8 @@ def _parse(root: Path, m: dict[str, Any]) -> Bundle:
         raise BundleError(f"model bundle {root}: malformed sampler/io section ({exc})") from None
     _require(sampler.default_steps in sampler.sigmas, root, "default_steps is not among the supported steps")
     _require(io_spec.colour_order == "RGB" and io_spec.layout == "NCHW", root, "io spec must be RGB, NCHW")
+    _require(io_spec.cond_range == (0.0, 1.0) and io_spec.data_range == (-1.0, 1.0), root,
+             "io spec ranges must be cond [0, 1] and data [-1, 1] (the ones this runtime feeds)")
     for precision, entry in m["models"].items():
         _require(precision in PRECISIONS, root, f"unknown precision '{precision}'; allowed: {', '.join(PRECISIONS)}")
         for fmt, rel in entry.items():

@@ -14,11 +14,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import bench, bundle, config_cmd, doctor, enhance, run
+    from .commands import bench, bundle, config_cmd, doctor, enhance, fleet, run
 
     parser = _Parser(prog="edge-agent", description="Night-time CCTV enhancement on the edge box.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (enhance, bench, doctor, bundle, run, config_cmd):
+    for module in (enhance, bench, doctor, bundle, fleet, run, config_cmd):
         module.register(sub)
     return parser
 

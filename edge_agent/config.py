@@ -147,11 +147,27 @@ class MqttConfig:
 
 
 @dataclass
+class UpdatesConfig:
+    trusted_keys: list[str] = describe("Ed25519 public keys (PEM files) whose signed bundles this box installs; "
+                                       "empty disables updates", default_factory=list)
+    rollback_frames: int = describe("roll back when a new model fails this many frames in a row", 5)
+    keep_bundles: int = describe("installed bundles kept on disk (current and previous always)", 3)
+
+    def validate(self, path: str) -> None:
+        for key in self.trusted_keys:
+            if not Path(key).is_file():
+                raise ConfigError(f"{path}.trusted_keys: file {key} does not exist")
+        if self.rollback_frames < 1:
+            raise ConfigError(f"{path}.rollback_frames must be >= 1")
+
+
+@dataclass
 class AgentConfig:
     camera: CameraConfig = describe("the frame source")
     model: ModelConfig = describe("the enhancement model and runtime", default_factory=ModelConfig)
     outputs: OutputsConfig = describe("what the agent produces", default_factory=OutputsConfig)
     mqtt: MqttConfig | None = describe("MQTT broker; omit to run without one", None)
+    updates: UpdatesConfig = describe("signed model updates over MQTT", default_factory=UpdatesConfig)
     enhance: bool = describe("enhancement on at start (a command can toggle it)", True)
     state_dir: str | None = describe("writable state (default: $STATE_DIRECTORY or ./state)", None)
 
@@ -198,6 +214,10 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
         if str(value) not in [str(a) for a in allowed]:
             raise ConfigError(f"{key} {value!r} is not allowed; allowed: {', '.join(map(str, allowed))}")
         return str(value)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return [_convert(get_args(tp)[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
     if isinstance(tp, type) and hasattr(tp, "__dataclass_fields__"):
         return _build(tp, value, key)
     if tp is bool:

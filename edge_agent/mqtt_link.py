@@ -51,6 +51,8 @@ class MqttLink:
         self.reconnects = 0
         self.last_error: str | None = None
         self._on_connect_publish = on_connect_publish
+        # (transfer id, chunk index, bytes) -> None; set while an update transfer is running
+        self.chunk_sink: Callable[[str, int, bytes], None] | None = None
         self._connects = 0
         self.protocol = mqtt.MQTTv5 if cfg.protocol in ("auto", "5") else mqtt.MQTTv311
         self.client = self._make_client()
@@ -112,7 +114,8 @@ class MqttLink:
         self._connects += 1
         if self._connects > 1:
             self.reconnects += 1
-        for pattern in (self.topic("cmd", "+"), f"{self.cfg.prefix}/fleet/cmd/+"):
+        for pattern in (self.topic("cmd", "+"), f"{self.cfg.prefix}/fleet/cmd/+",
+                        self.topic("update", "+", "chunk", "+"), f"{self.cfg.prefix}/fleet/update/+/chunk/+"):
             client.subscribe(pattern, qos=1)
         self._on_connect_publish()  # current state first ...
         client.publish(self.topic("status"), "online", qos=1, retain=True)  # ... then online
@@ -131,6 +134,12 @@ class MqttLink:
             self.last_error = f"broker connection lost: {reason}"
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        parts = msg.topic.split("/")
+        if len(parts) >= 4 and parts[-2] == "chunk" and parts[-4] == "update":
+            sink = self.chunk_sink
+            if sink is not None and parts[-1].isdigit():
+                sink(parts[-3], int(parts[-1]), msg.payload)  # written to disk right here: no queue to grow
+            return
         props = getattr(msg, "properties", None)
         incoming = Incoming(
             name=msg.topic.rsplit("/", 1)[-1], payload=msg.payload, topic=msg.topic,
