@@ -228,3 +228,34 @@ def test_model_store_survives_interrupted_states(tiny_bundle, tmp_path):
     store.switch_to(v2)
     (v2 / "model_fp32.onnx").write_bytes(b"broken")
     assert ModelStore(tmp_path).boot_bundle(tiny_bundle).root.resolve() == v1.resolve()
+
+
+def test_new_model_failing_frames_rolls_back(tiny_bundle, tmp_path, video_file, keys):
+    """Fault injection: the new model raises on every frame after its swap."""
+    import numpy as np
+
+    from edge_agent.agent import Agent
+    from edge_agent.camera import Frame
+    from edge_agent.config import parse_config
+    from edge_agent.enhancer import Enhancer
+
+    (fleet_key, _), _ = keys
+    cfg = parse_config({"camera": {"source": str(video_file)}, "state_dir": str(tmp_path / "state"),
+                        "model": {"bundle": str(tiny_bundle), "backend": "onnxruntime", "precision": "fp32"},
+                        "updates": {"rollback_frames": 2}})
+    agent = Agent(cfg)
+    first = agent.store.adopt(Path(shutil.copytree(tiny_bundle, agent.store.staging / "1.unpack")), "1-aaaa")
+    agent.store.switch_to(first)
+    v2 = agent.store.adopt(new_version(tiny_bundle, agent.store.staging / "2.unpack", fleet_key, 2), "2-bbbb")
+    broken = Enhancer(load_bundle(v2), agent.settings)
+    broken.enhance = lambda rgb, seed=None: (_ for _ in ()).throw(RuntimeError("NPU fell over"))
+    agent.update_result = (v2, broken, None)
+    agent.apply_update()
+    assert agent.bundle.version_code == 2 and agent.store.target("current").name == "2-bbbb"
+    frame = Frame(np.full((64, 96, 3), 40, np.uint8), time.time(), 0)
+    agent.process(frame)
+    assert agent.bundle.version_code == 2
+    agent.process(frame)
+    assert agent.bundle.version_code == 1 and agent.store.target("current").name == "1-aaaa"
+    agent.process(frame)
+    assert agent.stats.processed == 1  # the old model enhances again
