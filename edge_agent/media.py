@@ -19,6 +19,7 @@ from .errors import UserError
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "XVID", ".mov": "mp4v"}
 VIDEO_EXTS = tuple(VIDEO_CODECS)
+MAX_DECODE_PIXELS = 1 << 30  # OpenCV's CV_IO_MAX_IMAGE_PIXELS
 
 
 @contextlib.contextmanager
@@ -61,8 +62,13 @@ def read_image(path: Path) -> np.ndarray:
         raise UserError(f"image {path} cannot be read (permission denied or missing)")
     if path.stat().st_size == 0:
         raise UserError(f"image {path} is empty (0 bytes); allowed: a non-empty image file")
-    with quiet_native_stderr():
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        with quiet_native_stderr():
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # OpenCV 5 raises for images past its pixel limit (decompression bombs)
+        if "MAX_IMAGE_PIXELS" in str(exc):
+            raise UserError(f"image {path} is too large; allowed: at most {MAX_DECODE_PIXELS} pixels") from None
+        raise UserError(f"image {path} cannot be decoded ({str(exc).strip().splitlines()[-1]})") from None
     if bgr is None:
         raise UserError(f"image {path} cannot be decoded (corrupt, too large or not an image); "
                         f"allowed: {' '.join(IMAGE_EXTS)}")

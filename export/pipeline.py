@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--version", default="0.1.0")
     ap.add_argument("--default-steps", type=int, default=2)
     ap.add_argument("--eval-limit", type=int, default=6)
+    ap.add_argument("--calibration-frames", type=int, default=24)
     args = ap.parse_args(argv)
 
     tcfg, scfg = TrainConfig.load(args.teacher_config), DistillConfig.load(args.student_config)
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics=quick_metrics(student, data, schedules, args.eval_limit),
         settings={"backend": "openvino", "precision": "int8", "steps": args.default_steps,
                   "uncertainty": {"samples": 4, "scale": 8.0}})
-    night = calibration_frames(data)
+    night = calibration_frames(data, args.calibration_frames)
     reference = eval_pairs(data, 192, limit=1)[0]["night"]
     out = build_bundle(load_denoiser(student), args.out, spec, night, reference, calibration_tile=(128, 128))
     load_bundle(out)

@@ -85,11 +85,21 @@ def write_truncated_video(tmp_path: Path) -> Path:
     return bad
 
 
+def huge_png_header(w: int, h: int) -> bytes:
+    """A PNG that claims w x h pixels (a decompression bomb's header)."""
+    import struct
+    import zlib
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))  # noqa: E731
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+
+
 BAD_INPUTS = {
     "missing file": (lambda t: ["enhance", str(t / "nope.png"), "-o", str(t / "o.png")], "does not exist"),
     "unsupported format": (lambda t: ["enhance", str(t / "notes.txt"), "-o", str(t / "o.png")], "unsupported format"),
     "empty image": (lambda t: ["enhance", str(t / "empty.png"), "-o", str(t / "o.png")], "empty"),
     "corrupt image": (lambda t: ["enhance", str(t / "corrupt.jpg"), "-o", str(t / "o.png")], "cannot be decoded"),
+    "huge image": (lambda t: ["enhance", str(t / "huge.png"), "-o", str(t / "o.png")], "too large"),
     "corrupt video": (lambda t: ["enhance", str(t / "corrupt.avi"), "-o", str(t / "o.avi")], "cannot be decoded"),
     "truncated video": (lambda t: ["enhance", str(write_truncated_video(t)), "-o", str(t / "o.avi")], "ended at frame"),
     "unsupported output": (lambda t: ["enhance", str(t / "ok.png"), "-o", str(t / "o.gifx")], "unsupported image format"),
@@ -108,6 +118,7 @@ def test_bad_input_gives_one_error_line(tiny_bundle, tmp_path, case):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage" * 10)
+    (tmp_path / "huge.png").write_bytes(huge_png_header(60000, 60000))
     (tmp_path / "corrupt.avi").write_bytes(b"RIFF\x00\x00\x00\x00AVI garbage" * 20)
     cv2.imwrite(str(tmp_path / "ok.png"), night_image(32, 32)[..., ::-1])
     args, expected = BAD_INPUTS[case]
