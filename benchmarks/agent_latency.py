@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,23 +25,14 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import yaml
 
+from benchmarks.local_broker import start_broker
 from edge_agent.commands.bench import cpu_name, night_frame
 from edge_agent.commands.options import default_model_path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run(model: Path, width: int, height: int, seconds: float, fps: float, backend: str, precision: str) -> dict:
     work = Path(tempfile.mkdtemp(prefix="agent-bench-"))
-    port = _free_port()
-    (work / "m.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                                 + ("user root\n" if os.geteuid() == 0 else ""))
-    broker = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(work / "m.conf")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    broker, port = start_broker(work)
     video = work / "camera.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
     for i in range(int(fps * 3)):
@@ -60,7 +50,6 @@ def run(model: Path, width: int, height: int, seconds: float, fps: float, backen
         with lock:
             received.append((time.time(), json.loads(msg.payload)))
 
-    time.sleep(0.5)
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     sub.on_message = on_message
     sub.on_connect = lambda c, u, f, r, p: c.subscribe("cctv/bench/enhanced")

@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,17 +19,12 @@ from pathlib import Path
 import cv2
 import yaml
 
+from benchmarks.local_broker import start_broker
 from edge_agent.bundle import MANIFEST, load_bundle, pack_archive, write_manifest
 from edge_agent.commands.bench import cpu_name, night_frame
 from edge_agent.commands.options import default_model_path
 from edge_agent.fleet import Broker, push
 from edge_agent.signing import generate_keypair, load_private_key, sign_bundle
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _version(src: Path, dst: Path, code: int, key: Path) -> Path:
@@ -46,11 +40,7 @@ def _version(src: Path, dst: Path, code: int, key: Path) -> Path:
 
 def run(model: Path) -> dict:
     work = Path(tempfile.mkdtemp(prefix="update-bench-"))
-    port = _port()
-    (work / "m.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                                 + ("user root\n" if os.geteuid() == 0 else ""))
-    broker = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(work / "m.conf")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    broker, port = start_broker(work)
     key, pub = generate_keypair(work / "keys")
     base = load_bundle(model)
     video = work / "camera.avi"

@@ -36,7 +36,7 @@ from edge_agent.sampler import karras_sigmas
 
 from .dataset import NightPairs, load_split
 from .network import Denoiser, NetConfig, loss_weight
-from .train import StopRequest, describe_hardware, update_ema
+from .train import StopRequest, describe_hardware, optimise
 
 
 @dataclass
@@ -143,11 +143,7 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
         denoised = student(x, s0, night)
         w = loss_weight(s0).view(-1, 1, 1, 1)
         loss = (w * (denoised - target) ** 2).mean() + cfg.data_weight * (w * (denoised - x0) ** 2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        opt.step()
-        update_ema(ema, student, cfg.ema_decay)
+        optimise(loss, student, ema, opt, cfg.ema_decay)
         step += 1
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         bar.update(1, f"loss {running:.4f}")

@@ -110,6 +110,16 @@ class StopRequest:
         self.requested = True
 
 
+def optimise(loss: torch.Tensor, model: torch.nn.Module, ema: torch.nn.Module, opt: torch.optim.Optimizer,
+             ema_decay: float) -> None:
+    """One optimiser step with gradient clipping, then the EMA update."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    update_ema(ema, model, ema_decay)
+
+
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     with torch.no_grad():
         for e, p in zip(ema.parameters(), model.parameters()):
@@ -169,11 +179,7 @@ def train(cfg: TrainConfig, max_minutes: float | None = None, quiet: bool = Fals
             group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.lr_warmup)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
             loss = edm_loss(train_model, clean, night, sigma)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        update_ema(ema, model, cfg.ema_decay)
+        optimise(loss, model, ema, opt, cfg.ema_decay)
         step += 1
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         bar.update(1, f"loss {running:.4f}")

@@ -62,3 +62,6 @@ def image_folder(tmp_path: Path) -> Path:
 @pytest.fixture()
 def video_file(tmp_path: Path) -> Path:
     return write_video(tmp_path / "clip.avi", 6)
+
+
+from mqtt_fixtures import broker  # noqa: E402,F401  (the real-Mosquitto fixture, for every test module)

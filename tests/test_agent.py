@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, write_video
-from mqtt_fixtures import Broker, Recorder, broker  # noqa: F401
+from mqtt_fixtures import Broker, Recorder
 
 DEVICE = "cam1"
 BASE = f"cctv/{DEVICE}"
@@ -51,7 +51,7 @@ def reply(rec: Recorder, name: str, cid: str) -> dict:
 
 
 @pytest.fixture()
-def running(tiny_bundle, tmp_path, broker):  # noqa: F811
+def running(tiny_bundle, tmp_path, broker):
     rec = Recorder(broker.port)
     proc = start_agent(agent_config(tmp_path, tiny_bundle, broker.port))
     rec.wait_for(f"{BASE}/status", lambda p: p == b"online")
@@ -171,7 +171,7 @@ def test_tls_connection_with_a_test_ca(tiny_bundle, tmp_path):
         tls_broker.stop()
 
 
-def test_mqtt_311_protocol(tiny_bundle, tmp_path, broker):  # noqa: F811
+def test_mqtt_311_protocol(tiny_bundle, tmp_path, broker):
     rec = Recorder(broker.port)
     proc = start_agent(agent_config(tmp_path, tiny_bundle, broker.port, protocol="3.1.1"))
     try:

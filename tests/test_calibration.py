@@ -1,10 +1,7 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
-import pytest
 
 from calibration.gate import run_gate
 from calibration.recalibrate import main as recalibrate_main

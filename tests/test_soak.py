@@ -11,14 +11,14 @@ import yaml
 
 from conftest import ROOT  # noqa: F401
 from mjpeg_server import MjpegCamera
-from mqtt_fixtures import Recorder, broker, free_port  # noqa: F401
+from mqtt_fixtures import Recorder, free_port
 from test_agent import BASE, agent_config, start_agent
 
 SOAK_S = float(os.environ.get("EDGE_SOAK_SECONDS", "150"))
 
 
 @pytest.mark.slow
-def test_soak_with_faults_and_no_memory_growth(tiny_bundle, tmp_path, broker):  # noqa: F811
+def test_soak_with_faults_and_no_memory_growth(tiny_bundle, tmp_path, broker):
     camera = MjpegCamera(free_port(), fps=15).start()
     config = agent_config(tmp_path, tiny_bundle, broker.port)
     cfg = yaml.safe_load(config.read_text())

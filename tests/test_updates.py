@@ -18,7 +18,7 @@ from edge_agent.fleet import push, status
 from edge_agent.model_store import ModelStore
 from edge_agent.signing import generate_keypair, load_private_key, sign_bundle
 
-from mqtt_fixtures import Recorder, broker  # noqa: F401
+from mqtt_fixtures import Recorder
 from test_agent import BASE, DEVICE, agent_config, start_agent
 
 
@@ -42,7 +42,7 @@ def new_version(src: Path, dst: Path, key: Path | None, version_code: int, edit=
 
 
 @pytest.fixture()
-def box(tiny_bundle, tmp_path, broker, keys):  # noqa: F811
+def box(tiny_bundle, tmp_path, broker, keys):
     (fleet_key, fleet_pub), _ = keys
     config = agent_config(tmp_path, tiny_bundle, broker.port)
     cfg = yaml.safe_load(config.read_text())
@@ -191,7 +191,7 @@ def test_each_refusal_keeps_the_running_model(box, tiny_bundle, tmp_path, keys, 
 
 
 @pytest.mark.parametrize("stage", ["downloading", "installing", "smoke-testing", "installed"])
-def test_kill_9_at_any_stage_boots_a_valid_model(box, tiny_bundle, tmp_path, keys, stage, broker):  # noqa: F811
+def test_kill_9_at_any_stage_boots_a_valid_model(box, tiny_bundle, tmp_path, keys, stage, broker):
     state, rec, fleet = box
     (fleet_key, _), _ = keys
     v2 = new_version(tiny_bundle, tmp_path / "v2", fleet_key, 2)
@@ -205,7 +205,7 @@ def test_kill_9_at_any_stage_boots_a_valid_model(box, tiny_bundle, tmp_path, key
     booted = ModelStore(store_dir).boot_bundle(tiny_bundle)
     assert booted.version_code in (1, 2)
     load_bundle(booted.root)  # verifies every file
-    rec2 = Recorder(rec.client._port if hasattr(rec.client, "_port") else broker.port)
+    rec2 = Recorder(broker.port)
     state["proc"] = start_agent(state["config"])
     rec2.wait_json(f"{BASE}/health", lambda d: d["processed_frames"] > 0, timeout=120)
     rec2.close()
