@@ -92,16 +92,22 @@ class LatestFrameCamera:
         self.last_error: str | None = None
         self.last_frame_at = time.monotonic()
         self._fps_window: list[float] = []
+        self._readers: list[threading.Thread] = []
 
     # -- consumer side ------------------------------------------------------
     def start(self) -> None:
         self._spawn()
 
-    def stop(self) -> None:
+    def stop(self, join_timeout: float = 6.0) -> None:
+        """Stop and wait for the readers: a thread left inside OpenCV's native
+        read while the interpreter exits can abort the process."""
         with self._lock:
             self._stopped = True
             self.state = "stopped"
             self._lock.notify_all()
+        deadline = time.monotonic() + join_timeout
+        for reader in self._readers:
+            reader.join(max(0.0, deadline - time.monotonic()))
 
     def latest(self, timeout: float) -> Frame | None:
         """The newest frame not yet taken, waiting up to ``timeout`` seconds."""
@@ -144,15 +150,19 @@ class LatestFrameCamera:
         with self._lock:
             self._generation += 1
             generation = self._generation
-        threading.Thread(target=self._reader, args=(generation,), name=f"camera-{generation}", daemon=True).start()
+        reader = threading.Thread(target=self._reader, args=(generation,), name=f"camera-{generation}", daemon=True)
+        self._readers = [t for t in self._readers if t.is_alive()] + [reader]
+        reader.start()
 
     def _current(self, generation: int) -> bool:
         return generation == self._generation and not self._stopped
 
     def _reader(self, generation: int) -> None:
         backoff = self.cfg.reconnect_initial_s
+        looped = False
         while self._current(generation):
-            self.state = "connecting" if self.frames_read == 0 else "reconnecting"
+            if not looped:  # a file starting over is not a camera reconnecting
+                self.state = "connecting" if self.frames_read == 0 else "reconnecting"
             try:
                 capture = _Capture(self.cfg.source)
             except OSError as exc:
@@ -171,6 +181,7 @@ class LatestFrameCamera:
                     self.state = "ended"
                     self._lock.notify_all()
                 return
+            looped = ended
             if not ended:
                 self.last_error = f"camera {self.cfg.source} stopped delivering frames"
                 self.reconnects += 1
