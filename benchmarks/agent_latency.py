@@ -66,7 +66,7 @@ def run(model: Path, width: int, height: int, seconds: float, fps: float, backen
         time.sleep(seconds)
     finally:
         agent.terminate()
-        agent.wait(timeout=30)
+        agent.wait(timeout=60)
         sub.loop_stop()
         broker.terminate()
         shutil.rmtree(work, ignore_errors=True)
