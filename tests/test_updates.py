@@ -129,7 +129,7 @@ def bgr_spec(root: Path, manifest: dict) -> None:
     manifest["io"]["colour_order"] = "BGR"
 
 
-@pytest.mark.parametrize("case", ["wrong key", "unsigned", "tampered file", "truncated transfer", "smoke test",
+@pytest.mark.parametrize("case", ["wrong key", "forged signature", "unsigned", "tampered file", "truncated transfer", "smoke test",
                                   "input spec", "path escape"])
 def test_each_refusal_keeps_the_running_model(box, tiny_bundle, tmp_path, keys, case):
     state, rec, fleet = box
@@ -138,6 +138,10 @@ def test_each_refusal_keeps_the_running_model(box, tiny_bundle, tmp_path, keys, 
         bundle = new_version(tiny_bundle, tmp_path / "b", rogue_key, 5)
         expected = "not among the trusted keys"
     elif case == "unsigned":
+        bundle = new_version(tiny_bundle, tmp_path / "b", None, 5)
+        (bundle / "manifest.json.sig").write_text("")  # an offer that carries no signature
+        expected = "signature is malformed"
+    elif case == "forged signature":
         bundle = new_version(tiny_bundle, tmp_path / "b", rogue_key, 5)
         (bundle / "manifest.json.sig").write_text(json.dumps({"algorithm": "ed25519", "key_id": "0" * 16,
                                                               "signature": base64.b64encode(b"x" * 64).decode()}))
