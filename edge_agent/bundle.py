@@ -101,7 +101,7 @@ def _require(cond: bool, root: Path, what: str) -> None:
         raise BundleError(f"model bundle {root}: {what}")
 
 
-def _parse(root: Path, m: dict[str, Any]) -> Bundle:
+def parse_manifest(root: Path, m: dict[str, Any]) -> Bundle:
     _require(m.get("format") == FORMAT, root, f"manifest format {m.get('format')!r} is not supported; allowed: {FORMAT}")
     for key in ("name", "version", "version_code", "sampler", "io", "models", "files"):
         _require(key in m, root, f"manifest lacks the required key '{key}'")
@@ -150,7 +150,7 @@ def load_bundle(path: Path | str, verify: bool = True) -> Bundle:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"model bundle {root}: {MANIFEST} is not valid JSON ({exc.__class__.__name__})") from None
     _require(isinstance(manifest, dict), root, f"{MANIFEST} must hold a JSON object")
-    bundle = _parse(root, manifest)
+    bundle = parse_manifest(root, manifest)
     if verify:
         verify_files(root, manifest["files"])
     return bundle

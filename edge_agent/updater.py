@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .agent_commands import CommandError
-from .bundle import MANIFEST, Bundle, _parse, load_bundle, sha256_file, unpack_archive
+from .bundle import MANIFEST, Bundle, load_bundle, parse_manifest, sha256_file, unpack_archive
 from .enhancer import EnhanceSettings, Enhancer
 from .errors import UserError
 from .media import read_image
@@ -99,7 +99,7 @@ def check_offer(offer: Offer, trusted_key_paths: list[str], installed_version_co
         if p.is_absolute() or ".." in p.parts or rel.startswith("\\"):
             raise CommandError(f"update refused: file path '{rel}' escapes the bundle")
     try:
-        _parse(Path("offer"), manifest)  # the same checks as loading, incl. the input spec
+        parse_manifest(Path("offer"), manifest)  # the same checks as loading, incl. the input spec
     except UserError as exc:
         raise CommandError(f"update refused: {exc}") from None
     return manifest
