@@ -8,6 +8,7 @@ noise levels, as in k-diffusion.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Sequence
 
 import numpy as np
@@ -58,8 +59,12 @@ def sample_heun(denoise: Denoise, cond: np.ndarray, sigmas: Sequence[float], noi
 SAMPLERS: dict[str, Callable[..., np.ndarray]] = {"euler": sample_euler, "heun": sample_heun}
 
 
+@functools.lru_cache(maxsize=2)
 def seeded_noise(seed: int, shape: tuple[int, ...]) -> np.ndarray:
     """Unit Gaussian noise that depends only on (seed, shape): the seed policy
     of every bundle. A stream keeps one seed, so a static scene gets the same
-    noise every frame and the output does not flicker."""
-    return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+    noise every frame and the output does not flicker. Cached (read-only):
+    drawing it costs tens of ms per 720p frame, and it is the same every frame."""
+    noise = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+    noise.flags.writeable = False
+    return noise
