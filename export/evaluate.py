@@ -149,7 +149,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-flicker", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/quality"))
     args = ap.parse_args(argv)
-    torch.set_num_threads(torch.get_num_threads())
     pairs = eval_pairs(args.data, args.max_side, limit=args.limit)
     enhancers = build_enhancers(args)
     summary = summarise(score(enhancers, pairs))
