@@ -27,7 +27,7 @@ from .camera import Frame, LatestFrameCamera
 from .commands.options import default_cache_dir, default_model_path
 from .config import AgentConfig, load_config
 from .discovery import discovery_messages
-from .enhancer import EnhanceSettings, Enhancer
+from .enhancer import EnhanceSettings, Enhancer, StreamEnhancer
 from .health import CpuMeter, RollingStats, load_average, rss_mb, temperature_c
 from .model_store import ModelStore
 from .mqtt_link import Incoming, MqttLink
@@ -37,6 +37,7 @@ from .updater import Offer, UpdateJob, check_offer
 
 log = logging.getLogger("edge_agent")
 EXIT_RESTART = 75  # EX_TEMPFAIL: systemd's Restart=on-failure brings the agent back
+STREAM_GAP_S = 2.0  # frames further apart than this do not continue the temporal filter
 
 
 class Agent:
@@ -52,6 +53,8 @@ class Agent:
             backend=m.backend, device=m.device, precision=m.precision, steps=m.steps, seed=m.seed, threads=m.threads,
             cache_dir=Path(m.cache_dir) if m.cache_dir else default_cache_dir())
         self.enhancer = Enhancer(self.bundle, self.settings)
+        self.stream = StreamEnhancer(self.enhancer, m.temporal)
+        self._last_captured_at: float | None = None
         self.update_job: UpdateJob | None = None
         self.update_request: Incoming | None = None
         self.update_result: tuple[Path | None, Enhancer | None, str | None] | None = None
@@ -117,7 +120,10 @@ class Agent:
     def process(self, frame: Frame) -> None:
         t0 = time.perf_counter()
         try:
-            out = self.enhancer.enhance(frame.rgb) if self.enhance_enabled else frame.rgb
+            if self._last_captured_at is not None and frame.captured_at - self._last_captured_at > STREAM_GAP_S:
+                self.stream.reset()  # a reconnect or a stall: the previous output is no longer this scene
+            self._last_captured_at = frame.captured_at
+            out = self.stream(frame.rgb) if self.enhance_enabled else frame.rgb
         except Exception as exc:  # a bad frame must not stop the camera; it is reported in health
             self.last_error = f"enhancement failed: {exc}"
             log.exception("enhancement failed")
@@ -195,7 +201,7 @@ class Agent:
                 "processed_fps": self.stats.fps(), "processed_frames": self.stats.processed,
                 "dropped_frames": self.camera.dropped, "latency_p50_ms": self.stats.percentile(50),
                 "latency_p95_ms": self.stats.percentile(95), "enhancement": self.enhance_enabled,
-                "backend": d["backend"], "device": d["device"], "precision": d["precision"], "steps": d["steps"],
+                "temporal_filter": self.stream.filter is not None, "backend": d["backend"], "device": d["device"], "precision": d["precision"], "steps": d["steps"],
                 "model": d["model"], "model_version": d["model_version"], "cpu_percent": self.cpu.read(),
                 "memory_mb": rss_mb(), "temperature_c": temperature_c(), "load_1m": load_average(),
                 "camera_reconnects": self.camera.reconnects, "camera_watchdog_restarts": self.camera.watchdog_restarts,
@@ -209,6 +215,7 @@ class Agent:
         if not isinstance(enabled, bool):
             raise CommandError("enhance needs args.enabled true or false")
         self.enhance_enabled = enabled
+        self.stream.reset()
         if self.mqtt:
             self.mqtt.publish(self.mqtt.topic("state", "enhance"), "ON" if enabled else "OFF", qos=1, retain=True)
         return {"enabled": enabled}
@@ -218,6 +225,7 @@ class Agent:
         if not isinstance(steps, int) or isinstance(steps, bool):
             raise CommandError(f"set_steps needs args.steps, one of {self.bundle.sampler.steps}")
         self.enhancer.set_steps(steps)
+        self.stream.reset()
         return {"steps": steps}
 
     def cmd_snapshot(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -275,8 +283,8 @@ class Agent:
         if error is not None:
             self._report_update({"ok": False, "stage": "refused", "error": error})
             return
-        old = (self.bundle, self.enhancer)
-        self.bundle, self.enhancer = enhancer.bundle, enhancer  # the swap: between two frames, no frame lost
+        old = self.enhancer
+        self.use_enhancer(enhancer)  # the swap: between two frames, no frame lost
         self.store.switch_to(bundle_dir)
         self.store.prune(self.cfg.updates.keep_bundles)
         self.rollback_watch = {"old": old, "failures": 0, "ok": 0}
@@ -284,6 +292,11 @@ class Agent:
             self.publish_state()
         self._report_update({"ok": True, "stage": "installed", "version": self.bundle.version,
                              "version_code": self.bundle.version_code})
+
+    def use_enhancer(self, enhancer: Enhancer) -> None:
+        """Switch models; the new stream starts without the old model's history."""
+        self.bundle, self.enhancer = enhancer.bundle, enhancer
+        self.stream = StreamEnhancer(enhancer, self.cfg.model.temporal)
 
     def watch_new_model(self, ok: bool) -> None:
         """After a swap: N failing frames in a row put the previous model back."""
@@ -294,7 +307,7 @@ class Agent:
         watch["ok"] += int(ok)
         if watch["failures"] >= self.cfg.updates.rollback_frames:
             failed = self.bundle.version
-            self.bundle, self.enhancer = watch["old"]
+            self.use_enhancer(watch["old"])
             self.store.roll_back()
             self.rollback_watch = None
             if self.mqtt:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundleError
+from .temporal import TemporalSpec
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.sig"
@@ -73,6 +74,7 @@ class Bundle:
     manifest: dict[str, Any]
     sampler: SamplerSpec
     io: IOSpec
+    temporal: TemporalSpec | None = None  # the stream filter's settings; None: the bundle has none
 
     @property
     def name(self) -> str:
@@ -111,8 +113,9 @@ def parse_manifest(root: Path, m: dict[str, Any]) -> Bundle:
                               int(s["default_steps"]), int(s.get("default_seed", 0)), s.get("seed_policy", "fixed"))
         io_spec = IOSpec(io["colour_order"], io["layout"], tuple(io["cond_range"]), tuple(io["data_range"]),
                          tuple(io["tile"]), int(io["tile_overlap"]), int(io["granularity"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"model bundle {root}: malformed sampler/io section ({exc})") from None
+        temporal = TemporalSpec.from_manifest(m.get("settings", {}).get("temporal"))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BundleError(f"model bundle {root}: malformed sampler/io/settings section ({exc})") from None
     _require(sampler.default_steps in sampler.sigmas, root, "default_steps is not among the supported steps")
     _require(io_spec.colour_order == "RGB" and io_spec.layout == "NCHW", root, "io spec must be RGB, NCHW")
     _require(io_spec.cond_range == (0.0, 1.0) and io_spec.data_range == (-1.0, 1.0), root,
@@ -121,7 +124,7 @@ def parse_manifest(root: Path, m: dict[str, Any]) -> Bundle:
         _require(precision in PRECISIONS, root, f"unknown precision '{precision}'; allowed: {', '.join(PRECISIONS)}")
         for fmt, rel in entry.items():
             _require(fmt in MODEL_FORMATS and rel in m["files"], root, f"model '{precision}/{fmt}' is not a listed file")
-    return Bundle(root, m, sampler, io_spec)
+    return Bundle(root, m, sampler, io_spec, temporal)
 
 
 def verify_files(root: Path, files: dict[str, dict[str, Any]]) -> None:

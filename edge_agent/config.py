@@ -57,6 +57,8 @@ class ModelConfig:
     precision: Literal["int8", "fp32"] = describe("network precision", "int8")
     steps: int | None = describe("sampler steps (default: the bundle's)", None)
     seed: int | None = describe("the stream's noise seed (default: the bundle's)", None)
+    temporal: bool = describe("motion-adaptive temporal filter on the stream (settings from the bundle): a static "
+                              "scene stops shimmering, moving objects are not smeared", True)
     threads: int = describe("inference threads (0 = all cores)", 0)
     cache_dir: str | None = describe("OpenVINO compiled-model cache (default: $CACHE_DIRECTORY)", None)
 

@@ -10,6 +10,7 @@ from .backends import SessionSpec, get_backend
 from .bundle import Bundle
 from .errors import UserError, choice_error
 from .sampler import SAMPLERS, Denoise, seeded_noise
+from .temporal import TemporalFilter
 from .tiling import TileGrid, padded_size, tiled_denoiser
 
 # Frames up to this many pixels run as one static shape (no tiling overhead)
@@ -114,6 +115,29 @@ class Enhancer:
         out = self.sample(denoise, np.ascontiguousarray(cond), self.sigmas, noise)
         out = (out[0, :, :height, :width].transpose(1, 2, 0) + 1.0) * 0.5
         return np.clip(out, 0.0, 1.0)
+
+
+class StreamEnhancer:
+    """The frames of one video stream, in order: the enhancer with the stream's
+    seed, then the bundle's temporal filter (see temporal.py) unless turned off
+    or the bundle has none. Call ``reset`` where the stream is discontinuous."""
+
+    def __init__(self, enhancer: Enhancer, temporal: bool = True) -> None:
+        self.enhancer = enhancer
+        spec = enhancer.bundle.temporal if temporal else None
+        self.filter = TemporalFilter(spec) if spec is not None else None
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        out = self.enhancer.enhance_float(rgb, self.enhancer.seed)
+        return to_uint8(self.filter(out) if self.filter is not None else out)
+
+    def reset(self) -> None:
+        if self.filter is not None:
+            self.filter.reset()
+
+    def describe(self) -> dict[str, object]:
+        spec = self.filter.spec.to_manifest() if self.filter is not None else None
+        return {**self.enhancer.describe(), "temporal": spec}
 
 
 def to_uint8(rgb01: np.ndarray) -> np.ndarray:

@@ -252,7 +252,7 @@ def test_new_model_failing_frames_rolls_back(tiny_bundle, tmp_path, video_file, 
     agent.store.switch_to(first)
     v2 = agent.store.adopt(new_version(tiny_bundle, agent.store.staging / "2.unpack", fleet_key, 2), "2-bbbb")
     broken = Enhancer(load_bundle(v2), agent.settings)
-    broken.enhance = lambda rgb, seed=None: (_ for _ in ()).throw(RuntimeError("NPU fell over"))
+    broken.enhance_float = lambda rgb, seed: (_ for _ in ()).throw(RuntimeError("NPU fell over"))
     agent.update_result = (v2, broken, None)
     agent.apply_update()
     assert agent.bundle.version_code == 2 and agent.store.target("current").name == "2-bbbb"

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from ..enhancer import Enhancer
+from ..enhancer import Enhancer, StreamEnhancer
 from ..errors import UserError
 from ..forensic import CustodyRecord, enhance_with_uncertainty
 from ..media import AtomicVideoWriter, VideoReader, folder_images, kind_of, read_image, write_image
@@ -24,23 +25,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--uncertainty", type=Path, default=None, metavar="UDST",
                    help="forensic mode: also write per-pixel uncertainty maps (same kind as DST) and a "
                         "chain-of-custody record UDST.json")
+    p.add_argument("--no-temporal", action="store_true",
+                   help="videos: turn off the motion-adaptive temporal filter (each output frame then depends "
+                        "only on its own input frame, as in forensic mode)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runtime_options(p)
     p.set_defaults(run=run)
 
 
 class Job:
-    """One enhance run: the enhancer plus, in forensic mode, the custody record."""
+    """One enhance run: the enhancer plus, in forensic mode, the custody record.
 
-    def __init__(self, enhancer: Enhancer, uncertainty: Path | None) -> None:
+    Forensic mode never filters over time: each output frame must depend only
+    on its own input frame."""
+
+    def __init__(self, enhancer: Enhancer, uncertainty: Path | None, temporal: bool) -> None:
         self.enhancer = enhancer
         self.uncertainty = uncertainty
         self.record = CustodyRecord(enhancer) if uncertainty else None
+        self.temporal = temporal and uncertainty is None
 
     def frame(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         if self.record is None:
             return self.enhancer.enhance(rgb), None
         return enhance_with_uncertainty(self.enhancer, rgb)
+
+    def video_frames(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]:
+        """Per-frame function for one video: the stream (with its temporal filter) or, forensic, ``frame``."""
+        if not self.temporal:
+            return self.frame
+        stream = StreamEnhancer(self.enhancer)
+        return lambda rgb: (stream(rgb), None)
 
     def finish(self) -> None:
         if self.record is not None:
@@ -50,7 +65,7 @@ class Job:
 def run(args: argparse.Namespace) -> int:
     kind = kind_of(args.src)
     bundle, settings = open_model(args)
-    job = Job(Enhancer(bundle, settings), args.uncertainty)
+    job = Job(Enhancer(bundle, settings), args.uncertainty, temporal=not args.no_temporal)
     handler = {"image": _image, "folder": _folder, "video": _video}[kind]
     rc = handler(job, args.src, args.output, not args.quiet)
     job.finish()
@@ -97,9 +112,10 @@ def _video(job: Job, src: Path, dst: Path, progress: bool) -> int:
     frames = 0
     with AtomicVideoWriter(dst, reader.info) as writer:
         unc_writer = AtomicVideoWriter(job.uncertainty, reader.info) if job.uncertainty else None
+        enhance = job.video_frames()
         try:
-            for rgb in reader:  # the stream's one seed: a static scene stays static
-                out, unc = job.frame(rgb)
+            for rgb in reader:  # the stream's one seed and temporal filter: a static scene stays static
+                out, unc = enhance(rgb)
                 writer.write(out)
                 if unc_writer is not None:
                     unc_writer.write(unc)

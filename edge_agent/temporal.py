@@ -1,0 +1,95 @@
+"""Video stability: a motion-adaptive recursive filter on the enhanced stream.
+
+A fixed noise seed per stream makes the *sampler's* noise identical from
+frame to frame, but the camera's own sensor noise is fresh every frame and
+the few-step student passes part of it through: a static night scene still
+shimmers. This is the 3D noise reduction of camera ISPs, applied after the
+model: on pixels whose content has not changed, the output is a running
+average of the previous outputs; where anything moves, the new frame is taken
+as it is, so moving objects are not smeared.
+
+Motion is measured per block of ``BLOCK`` x ``BLOCK`` pixels as the mean
+absolute change against the previous (filtered) output, in multiples of the
+stream's noise level: the median block change, which on a fixed camera is
+set by the static majority of the frame. The noise level may rise by at most
+``LEVEL_GROWTH`` per frame, so a scene change, a pan or a light switching on
+reads as motion everywhere (the filter lets the new frame through) rather
+than as a noisier scene.
+
+The filter's settings are tuned to the model's output noise and travel in
+the bundle (``manifest["temporal"]``); a bundle without them is not filtered.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+BLOCK = 8  # pixels per side of a motion block: averages the noise away, small enough for a distant person
+LEVEL_GROWTH = 1.1  # the most the noise estimate may rise per frame
+PIXEL_SLACK = 2.0  # per-pixel thresholds are this many times the block ones
+LEVEL_FLOOR = 0.5 / 255.0  # a noise-free stream: changes under half a grey level count as static
+
+
+@dataclass(frozen=True)
+class TemporalSpec:
+    """Settings of the filter, read from the bundle."""
+
+    strength: float  # weight of the previous output on a static pixel, in [0, 1); 0 turns the filter off
+    motion_low: float  # block change (x noise level) at or below which a block is static
+    motion_high: float  # block change (x noise level) at or above which a block is moving
+
+    @classmethod
+    def from_manifest(cls, entry: dict[str, Any] | None) -> "TemporalSpec | None":
+        if entry is None:
+            return None
+        spec = cls(float(entry["strength"]), float(entry["motion_low"]), float(entry["motion_high"]))
+        if not (0.0 <= spec.strength < 1.0 and 0.0 < spec.motion_low < spec.motion_high):
+            raise ValueError("temporal: need 0 <= strength < 1 and 0 < motion_low < motion_high")
+        return spec
+
+    def to_manifest(self) -> dict[str, float]:
+        return {"strength": self.strength, "motion_low": self.motion_low, "motion_high": self.motion_high}
+
+
+class TemporalFilter:
+    """One stream's filter. Feed it the stream's frames in order; call
+    ``reset`` where the stream is discontinuous (reconnect, new model)."""
+
+    def __init__(self, spec: TemporalSpec) -> None:
+        self.spec = spec
+        self._previous: np.ndarray | None = None
+        self._level: float | None = None
+
+    def reset(self) -> None:
+        self._previous, self._level = None, None
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """HxWx3 float32 in [0, 1] -> the filtered frame (same shape)."""
+        previous = self._previous
+        if previous is None or previous.shape != frame.shape or self.spec.strength == 0.0:
+            self._previous, self._level = frame, None
+            return frame
+        weight = self.previous_weight(frame, previous)
+        out = frame + weight[..., None] * (previous - frame)
+        self._previous = out
+        return out
+
+    def previous_weight(self, frame: np.ndarray, previous: np.ndarray) -> np.ndarray:
+        """Per-pixel weight of the previous output: ``strength`` where static, 0 where moving."""
+        height, width = frame.shape[:2]
+        change = np.abs(frame - previous).mean(axis=2)
+        blocks = cv2.resize(change, (max(1, width // BLOCK), max(1, height // BLOCK)), interpolation=cv2.INTER_AREA)
+        median = max(float(np.median(blocks)), LEVEL_FLOOR)
+        self._level = median if self._level is None else min(median, self._level * LEVEL_GROWTH)
+        low, high = self.spec.motion_low, self.spec.motion_high
+        static = np.clip((high - blocks / self._level) / (high - low), 0.0, 1.0).astype(np.float32)
+        static = cv2.resize(static, (width, height), interpolation=cv2.INTER_LINEAR)
+        # the block map is smooth; a pixel that itself changed a lot (the trailing edge of a moving
+        # object inside a mostly static block) must not keep its past: judge it on its own 3x3 change,
+        # with thresholds widened for the noisier 9-pixel average
+        pixel = cv2.blur(change, (3, 3)) / self._level
+        pixel_static = np.clip((PIXEL_SLACK * high - pixel) / (PIXEL_SLACK * (high - low)), 0.0, 1.0)
+        return np.minimum(static, pixel_static) * np.float32(self.spec.strength)
