@@ -9,5 +9,5 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     || echo "warning: could not install mosquitto; the MQTT tests will be skipped" >&2
 fi
 python3 -m pip install -q torch==2.13.0
-python3 -m pip install -q -e '.[export,test]'
+python3 -m pip install -q -e '.[export,test,bench]'
 python3 -m pytest "$@"

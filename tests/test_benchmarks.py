@@ -1,34 +1,59 @@
-"""The benchmark scripts run on a tiny setting, so they cannot rot."""
+"""Every benchmark script, through the one command that regenerates the
+README's results (`python -m benchmarks.run_all`), on a tiny setting so
+none of them can rot."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
-from benchmarks.latency import main as latency_main
+import cv2
+import numpy as np
+import pytest
+
+from conftest import night_image
 
 
-def test_latency_benchmark_quick(tiny_bundle, tmp_path):
-    out = tmp_path / "latency"
-    assert latency_main(["--model", str(tiny_bundle), "--quick", "--out", str(out)]) == 0
-    result = json.loads(out.with_suffix(".json").read_text())
-    backends = {r["backend"] for r in result["rows"] if "error" not in r}
-    assert backends == {"openvino", "onnxruntime"}
-    assert result["matmul_peak_gflops"] > 0 and "gamma_wb_nlm" in result["peers_ms"]["160x96"]
-    row = next(r for r in result["rows"] if "error" not in r)
+def tiny_dataset(root: Path) -> Path:
+    """index.json with held-out frames and a static-camera clip in which a square walks."""
+    index = {"train": [], "eval": ["vtest_0000", "photo_a"], "eval_clip": [f"{i:04d}" for i in range(6)]}
+    for split in ("eval", "eval_clip"):
+        (root / split).mkdir(parents=True)
+    for i, name in enumerate(index["eval"]):
+        cv2.imwrite(str(root / "eval" / f"{name}.png"), np.clip(night_image(96, 128, i) * 3.0, 0, 255).astype(np.uint8))
+    street = np.clip(night_image(96, 128, 9) * 3.0, 0, 255).astype(np.uint8)
+    for i, name in enumerate(index["eval_clip"]):
+        frame = street.copy()
+        frame[40:60, 10 + 12 * i:30 + 12 * i] = 230
+        cv2.imwrite(str(root / "eval_clip" / f"{name}.png"), frame)
+    (root / "index.json").write_text(json.dumps(index))
+    return root
+
+
+def test_run_all_quick_regenerates_every_result_and_figure(tiny_bundle, tmp_path):
+    pytest.importorskip("matplotlib")
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        pytest.skip("mosquitto is not installed (the agent latency benchmark needs a broker)")
+    from benchmarks.run_all import main as run_all
+
+    out = tmp_path / "results"
+    assert run_all(["--quick", "--model", str(tiny_bundle), "--data", str(tiny_dataset(tmp_path / "data")),
+                    "--out", str(out)]) == 0
+    lat = json.loads((out / "latency.json").read_text())
+    assert {r["backend"] for r in lat["rows"] if "error" not in r} == {"openvino", "onnxruntime"}
+    assert lat["matmul_peak_gflops"] > 0 and "gamma_wb_nlm" in lat["peers_ms"]["160x96"]
+    row = next(r for r in lat["rows"] if "error" not in r)
     assert row["gmac_per_frame"] > 0 and 0 < row["efficiency_vs_fp32_peak"] < 1
-    assert "| openvino | CPU | int8 |" in out.with_suffix(".md").read_text()
-
-
-def test_agent_latency_benchmark_quick(tiny_bundle, tmp_path):
-    import shutil
-
-    import pytest
-
-    from benchmarks.agent_latency import main as agent_latency_main
-
-    if shutil.which("mosquitto") is None and not __import__("pathlib").Path("/usr/sbin/mosquitto").exists():
-        pytest.skip("mosquitto is not installed")
-    out = tmp_path / "agent.json"
-    assert agent_latency_main(["--model", str(tiny_bundle), "--resolution", "96x64", "--seconds", "3",
-                               "--backend", "onnxruntime", "--out", str(out)]) == 0
-    result = json.loads(out.read_text())
-    assert result["frames"] > 5 and result["e2e_p50_ms"] >= result["inference_p50_ms"] > 0
+    agent = json.loads((out / "agent_latency.json").read_text())
+    assert agent["frames"] > 5 and agent["e2e_p50_ms"] >= agent["inference_p50_ms"] > 0
+    quality = json.loads((out / "quality.json").read_text())["summary"]
+    assert {"gamma_wb_nlm", "clahe_nlm", "bundle openvino int8 2-step"} <= set(quality)
+    temporal = json.loads((out / "temporal.json").read_text())["rows"]
+    assert set(temporal["per frame"]) == {"street_sodium", "very_dark"}
+    assert temporal["temporal filter (shipped)"]["street_sodium"]["flicker"] < temporal["per frame"]["street_sodium"]["flicker"]
+    projection = json.loads((out / "projection.json").read_text())
+    assert projection["kind"] == "projection" and "not a measurement" in (out / "projection.md").read_text()
+    assert projection["measured_cpu"]["p50_ms"] > 0
+    for png in ("latency_vs_resolution", "latency_vs_steps", "quality", "quality_per_condition", "flicker", "projection"):
+        assert cv2.imread(str(out / "plots" / f"{png}.png")) is not None, png
+    assert cv2.imread(str(out / "plots" / "grid.jpg")).shape[0] > 100

@@ -1,0 +1,103 @@
+"""Video stability per night condition: the shipped model frame by frame
+versus the same frames through its temporal filter, on the static-camera clip
+(vtest.avi, held out), with the clip's PSNR and the PSNR on moving pixels (a
+filter that smears moving people loses there first).
+
+    python -m benchmarks.temporal                 # -> benchmarks/results/temporal.{json,md}
+    python -m benchmarks.temporal --quick         # tiny setting (the test suite runs this)
+
+Also sweeps the filter's strength under street_sodium, so the shipped setting
+is seen next to its neighbours.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from edge_agent.bundle import load_bundle
+from edge_agent.commands.bench import cpu_name
+from edge_agent.commands.options import default_model_path
+from edge_agent.enhancer import EnhanceSettings, Enhancer, to_uint8
+from edge_agent.temporal import TemporalFilter, TemporalSpec
+from export.camera_model import CONDITIONS, degrade
+from export.dataset import fit_multiple, load_split
+from export.metrics import moving_psnr, psnr, temporal_flicker
+
+SWEEP = (0.8, 0.9, 0.95)
+
+
+def scores(frames: list[np.ndarray], clip: list[np.ndarray]) -> dict[str, float]:
+    return {"flicker": temporal_flicker(frames, clip), "psnr": float(np.mean([psnr(o, c) for o, c in zip(frames, clip)])),
+            "moving_psnr": moving_psnr(frames, clip)}
+
+
+def filtered(raw: list[np.ndarray], spec: TemporalSpec) -> list[np.ndarray]:
+    stream = TemporalFilter(spec)
+    return [to_uint8(stream(r)) for r in raw]
+
+
+def run(model: Path, data: Path, max_side: int, frames: int | None, conditions: list[str]) -> dict:
+    bundle = load_bundle(model)
+    if bundle.temporal is None:
+        raise SystemExit(f"error: model {model} carries no temporal filter settings (manifest settings.temporal)")
+    enhancer = Enhancer(bundle, EnhanceSettings(backend="openvino", precision="int8"))
+    clip = [fit_multiple(f, max_side, 16) for f in list(load_split(data, "eval_clip").values())[:frames]]
+    rows = {"clean clip": {"all": {"flicker": temporal_flicker(clip, clip)}}}
+    for condition in conditions:
+        night = [degrade(f, CONDITIONS[condition], np.random.default_rng(1000 + i))[0] for i, f in enumerate(clip)]
+        raw = [enhancer.enhance_float(n, enhancer.seed) for n in night]
+        rows.setdefault("per frame", {})[condition] = scores([to_uint8(r) for r in raw], clip)
+        rows.setdefault("temporal filter (shipped)", {})[condition] = scores(filtered(raw, bundle.temporal), clip)
+        if condition == "street_sodium":
+            for strength in SWEEP:
+                spec = TemporalSpec(strength, bundle.temporal.motion_low, bundle.temporal.motion_high)
+                rows.setdefault(f"strength {strength}", {})[condition] = scores(filtered(raw, spec), clip)
+    return {"machine": f"{cpu_name()}, {platform.system()}", "model": f"{bundle.name} {bundle.version}",
+            "setting": enhancer.describe(), "temporal": bundle.temporal.to_manifest(), "frames": len(clip),
+            "max_side": max_side, "rows": rows}
+
+
+def markdown(result: dict) -> str:
+    rows, conditions = result["rows"], list(result["rows"]["per frame"])
+    clean = rows["clean clip"]["all"]["flicker"]
+    lines = [f"Static-camera clip ({result['frames']} frames of vtest.avi at most {result['max_side']} px), "
+             f"{result['model']}, OpenVINO INT8, {result['setting']['steps']} steps, fixed seed. "
+             f"Machine: {result['machine']}. Flicker of the clean clip: {clean:.2f} (target: at most 2x = {2 * clean:.2f}). "
+             f"Shipped filter: {result['temporal']}.", "",
+             "Flicker (mean abs change on static pixels, 0-255) / clip PSNR / PSNR on moving pixels:", "",
+             "| setting | " + " | ".join(conditions) + " |", "| --- |" + " --- |" * len(conditions)]
+    for name, per in rows.items():
+        if name == "clean clip":
+            continue
+        cells = [f"{per[c]['flicker']:.2f} / {per[c]['psnr']:.2f} / {per[c]['moving_psnr']:.2f}" if c in per else ""
+                 for c in conditions]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Temporal flicker per night condition, with and without the filter.")
+    ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--data", type=Path, default=Path("data"))
+    ap.add_argument("--max-side", type=int, default=384)
+    ap.add_argument("--quick", action="store_true", help="6 frames at 128 px, two conditions")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/temporal"))
+    args = ap.parse_args(argv)
+    quick = args.quick
+    result = run(args.model or default_model_path(), args.data, 128 if quick else args.max_side, 6 if quick else None,
+                 ["street_sodium", "very_dark"] if quick else list(CONDITIONS))
+    result["command"] = "python -m benchmarks.temporal " + " ".join(argv if argv is not None else [])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    table = markdown(result)
+    args.out.with_suffix(".md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
