@@ -30,7 +30,8 @@ import numpy as np
 BLOCK = 8  # pixels per side of a motion block: averages the noise away, small enough for a distant person
 LEVEL_GROWTH = 1.1  # the most the noise estimate may rise per frame
 PIXEL_SLACK = 2.0  # per-pixel thresholds are this many times the block ones
-LEVEL_FLOOR = 0.5 / 255.0  # a noise-free stream: changes under half a grey level count as static
+LEVEL_FLOOR = 0.5 / 255.0
+CHANNEL_MEAN = np.full((1, 3), 1.0 / 3.0, np.float32)  # a noise-free stream: changes under half a grey level count as static
 
 
 @dataclass(frozen=True)
@@ -67,20 +68,21 @@ class TemporalFilter:
         self._previous, self._level = None, None
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        """HxWx3 float32 in [0, 1] -> the filtered frame (same shape)."""
+        """HxWx3 float in [0, 1] -> the filtered frame (same shape, float32)."""
+        frame = np.asarray(frame, np.float32)
         previous = self._previous
         if previous is None or previous.shape != frame.shape or self.spec.strength == 0.0:
             self._previous, self._level = frame, None
             return frame
         weight = self.previous_weight(frame, previous)
-        out = frame + weight[..., None] * (previous - frame)
+        out = cv2.blendLinear(frame, previous, 1.0 - weight, weight)  # per-pixel weights, one pass (~4x numpy)
         self._previous = out
         return out
 
     def previous_weight(self, frame: np.ndarray, previous: np.ndarray) -> np.ndarray:
         """Per-pixel weight of the previous output: ``strength`` where static, 0 where moving."""
         height, width = frame.shape[:2]
-        change = np.abs(frame - previous).mean(axis=2)
+        change = cv2.transform(cv2.absdiff(frame, previous), CHANNEL_MEAN)  # mean |change| over RGB
         blocks = cv2.resize(change, (max(1, width // BLOCK), max(1, height // BLOCK)), interpolation=cv2.INTER_AREA)
         median = max(float(np.median(blocks)), LEVEL_FLOOR)
         self._level = median if self._level is None else min(median, self._level * LEVEL_GROWTH)
@@ -91,5 +93,5 @@ class TemporalFilter:
         # object inside a mostly static block) must not keep its past: judge it on its own 3x3 change,
         # with thresholds widened for the noisier 9-pixel average
         pixel = cv2.blur(change, (3, 3)) / self._level
-        pixel_static = np.clip((PIXEL_SLACK * high - pixel) / (PIXEL_SLACK * (high - low)), 0.0, 1.0)
+        pixel_static = np.clip((PIXEL_SLACK * high - pixel) * np.float32(1.0 / (PIXEL_SLACK * (high - low))), 0.0, 1.0)
         return np.minimum(static, pixel_static) * np.float32(self.spec.strength)
