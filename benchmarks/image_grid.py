@@ -31,7 +31,7 @@ ROWS = [("vtest", "street_sodium"), ("vtest", "very_dark"), ("photo", "street_le
 
 
 def pick_frames(data: Path, max_side: int) -> list[tuple[str, np.ndarray]]:
-    """One held-out vtest frame and one held-out photo (the first of each, by name)."""
+    """One held-out vtest frame (the middle one, by name) and one held-out photo (the first, by name)."""
     frames = load_split(data, "eval")
     vtest = sorted(n for n in frames if n.startswith("vtest")) or sorted(frames)
     photos = sorted(n for n in frames if not n.startswith("vtest")) or sorted(frames)
@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-side", type=int, default=320)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/plots/grid.jpg"))
     args = ap.parse_args(argv)
+    if not (args.data / "index.json").exists():
+        raise SystemExit(f"error: no dataset at {args.data} (index.json missing); build it with "
+                         "python -m export.sources --out DIR")
     print(render(args.data, args.model or default_model_path(), args.teacher, args.max_side, args.out))
     return 0
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from edge_agent.bundle import load_bundle
@@ -45,7 +46,8 @@ def project(macs_per_pixel_per_step: float, steps: int, height: int, width: int)
     rows = []
     for target in TARGETS:
         peak_gops = float(target["tops"]) * 1e3
-        rows.append({**target, **{f"ms_at_{int(u * 100)}pct": 2 * gmac / (peak_gops * u) * 1e3 for u in UTILISATIONS}})
+        rows.append({**target, **{f"projected_ms_at_{int(u * 100)}pct": 2 * gmac / (peak_gops * u) * 1e3
+                                  for u in UTILISATIONS}})
     return {"gmac_per_frame": gmac, "rows": rows}
 
 
@@ -66,11 +68,12 @@ def markdown(result: dict) -> str:
     lines = [f"**Projection, not a measurement.** {result['model']}, {result['steps']} steps at {result['resolution']}: "
              f"{result['gmac_per_frame']:.1f} GMAC per frame. projected ms = 2 x MACs / (published INT8 peak x "
              "utilisation); compute-bound floor, memory traffic and host time not modelled.", "",
-             "| device | published INT8 peak (dense) | runtime | ms/frame at 10% | ms/frame at 30% | source |",
+             "| device | published INT8 peak (dense) | runtime | projected ms/frame at 10% | projected ms/frame at 30% "
+             "| source |",
              "| --- | --- | --- | --- | --- | --- |"]
     for r in result["rows"]:
-        lines.append(f"| {r['device']} | {r['tops']:g} TOPS | {r['runtime']} | {r['ms_at_10pct']:.1f} | "
-                     f"{r['ms_at_30pct']:.1f} | {r['source']} |")
+        lines.append(f"| {r['device']} | {r['tops']:g} TOPS | {r['runtime']} | {r['projected_ms_at_10pct']:.1f} | "
+                     f"{r['projected_ms_at_30pct']:.1f} | {r['source']} |")
     cpu = result.get("measured_cpu")
     if cpu:
         lines += ["", f"Measured for comparison (not projected): {cpu['device']}, OpenVINO INT8: "
@@ -87,13 +90,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/projection"))
     args = ap.parse_args(argv)
     bundle = load_bundle(args.model or default_model_path())
-    width, height = (int(v) for v in args.resolution.lower().split("x"))
+    try:
+        width, height = (int(v) for v in args.resolution.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"error: --resolution {args.resolution!r} is not WxH (e.g. 1280x720)") from None
     steps = bundle.sampler.default_steps
-    macs = float(bundle.manifest["provenance"]["macs_per_pixel"])
+    macs = bundle.manifest.get("provenance", {}).get("macs_per_pixel")
+    if macs is None:
+        raise SystemExit(f"error: model {bundle.root} does not record provenance.macs_per_pixel; cannot project")
     result = {"kind": "projection", "model": f"{bundle.name} {bundle.version}", "steps": steps,
               "resolution": args.resolution, **project(macs, steps, height, width),
               "measured_cpu": measured_cpu(args.latency, args.resolution, steps),
-              "command": "python -m benchmarks.projection " + " ".join(argv if argv is not None else [])}
+              "command": "python -m benchmarks.projection " + " ".join(argv if argv is not None else sys.argv[1:])}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     table = markdown(result)

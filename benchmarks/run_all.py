@@ -23,16 +23,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=Path("data"), help="dataset built by python -m export.sources")
     ap.add_argument("--teacher", type=Path, default=Path("checkpoints/teacher/last.pt"))
     ap.add_argument("--student", type=Path, default=Path("checkpoints/student/last.pt"))
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    ap.add_argument("--out", type=Path, default=None, help="default: benchmarks/results (required with --quick)")
+    ap.add_argument("--no-agent", action="store_true", help="skip the agent benchmark (it needs mosquitto)")
     args = ap.parse_args(argv)
+    if args.quick and args.out is None:
+        raise SystemExit("error: --quick needs --out DIR (tiny-setting numbers must not replace benchmarks/results)")
+    args.out = args.out or Path("benchmarks/results")
     from export.evaluate import main as evaluate  # torch: the export extra
 
     quick = ["--quick"] if args.quick else []
     model = ["--model", str(args.model)] if args.model else []
     bundle = str(args.model or "edge_agent/models/default")
     latency.main([*model, "--out", str(args.out / "latency"), *quick])
-    agent_latency.main([*model, "--out", str(args.out / "agent_latency.json"),
-                        *(["--seconds", "3", "--resolution", "160x96"] if args.quick else [])])
+    if not args.no_agent:
+        agent_latency.main([*model, "--out", str(args.out / "agent_latency.json"),
+                            *(["--seconds", "3", "--resolution", "160x96"] if args.quick else [])])
     if args.quick:
         evaluate(["--data", str(args.data), "--bundle", bundle, "--limit", "1", "--max-side", "64", "--no-flicker",
                   "--out", str(args.out / "quality")])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import platform
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from export.camera_model import CONDITIONS, degrade
 from export.dataset import fit_multiple, load_split
 from export.metrics import moving_psnr, psnr, temporal_flicker
 
-SWEEP = (0.8, 0.9, 0.95)
+SWEEP = (0.8, 0.9, 0.95, 0.98)
 
 
 def scores(frames: list[np.ndarray], clip: list[np.ndarray]) -> dict[str, float]:
@@ -45,7 +46,11 @@ def run(model: Path, data: Path, max_side: int, frames: int | None, conditions: 
     if bundle.temporal is None:
         raise SystemExit(f"error: model {model} carries no temporal filter settings (manifest settings.temporal)")
     enhancer = Enhancer(bundle, EnhanceSettings(backend="openvino", precision="int8"))
-    clip = [fit_multiple(f, max_side, 16) for f in list(load_split(data, "eval_clip").values())[:frames]]
+    try:
+        clip = [fit_multiple(f, max_side, 16) for f in list(load_split(data, "eval_clip").values())[:frames]]
+    except (FileNotFoundError, KeyError):
+        raise SystemExit(f"error: no static-camera clip in {data} (index.json 'eval_clip'); "
+                         "build the dataset with python -m export.sources --out DIR") from None
     rows = {"clean clip": {"all": {"flicker": temporal_flicker(clip, clip)}}}
     for condition in conditions:
         night = [degrade(f, CONDITIONS[condition], np.random.default_rng(1000 + i))[0] for i, f in enumerate(clip)]
@@ -53,7 +58,7 @@ def run(model: Path, data: Path, max_side: int, frames: int | None, conditions: 
         rows.setdefault("per frame", {})[condition] = scores([to_uint8(r) for r in raw], clip)
         rows.setdefault("temporal filter (shipped)", {})[condition] = scores(filtered(raw, bundle.temporal), clip)
         if condition == "street_sodium":
-            for strength in SWEEP:
+            for strength in (s for s in SWEEP if s != bundle.temporal.strength):
                 spec = TemporalSpec(strength, bundle.temporal.motion_low, bundle.temporal.motion_high)
                 rows.setdefault(f"strength {strength}", {})[condition] = scores(filtered(raw, spec), clip)
     return {"machine": f"{cpu_name()}, {platform.system()}", "model": f"{bundle.name} {bundle.version}",
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     result = run(args.model or default_model_path(), args.data, 128 if quick else args.max_side, 6 if quick else None,
                  ["street_sodium", "very_dark"] if quick else list(CONDITIONS))
-    result["command"] = "python -m benchmarks.temporal " + " ".join(argv if argv is not None else [])
+    result["command"] = "python -m benchmarks.temporal " + " ".join(argv if argv is not None else sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     table = markdown(result)

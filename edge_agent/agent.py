@@ -37,7 +37,7 @@ from .updater import Offer, UpdateJob, check_offer
 
 log = logging.getLogger("edge_agent")
 EXIT_RESTART = 75  # EX_TEMPFAIL: systemd's Restart=on-failure brings the agent back
-STREAM_GAP_S = 2.0  # frames further apart than this do not continue the temporal filter
+STREAM_GAP_S = 2.0  # frames further apart than this (and than 3 usual intervals) do not continue the temporal filter
 
 
 class Agent:
@@ -54,7 +54,7 @@ class Agent:
             cache_dir=Path(m.cache_dir) if m.cache_dir else default_cache_dir())
         self.enhancer = Enhancer(self.bundle, self.settings)
         self.stream = StreamEnhancer(self.enhancer, m.temporal)
-        self._last_captured_at: float | None = None
+        self._stream_mark: tuple[float, float, int] | None = None  # (monotonic time, interval, camera reconnects)
         self.update_job: UpdateJob | None = None
         self.update_request: Incoming | None = None
         self.update_result: tuple[Path | None, Enhancer | None, str | None] | None = None
@@ -120,9 +120,7 @@ class Agent:
     def process(self, frame: Frame) -> None:
         t0 = time.perf_counter()
         try:
-            if self._last_captured_at is not None and frame.captured_at - self._last_captured_at > STREAM_GAP_S:
-                self.stream.reset()  # a reconnect or a stall: the previous output is no longer this scene
-            self._last_captured_at = frame.captured_at
+            self._continue_or_reset_stream()
             out = self.stream(frame.rgb) if self.enhance_enabled else frame.rgb
         except Exception as exc:  # a bad frame must not stop the camera; it is reported in health
             self.last_error = f"enhancement failed: {exc}"
@@ -146,6 +144,22 @@ class Agent:
             if ok:
                 self.mqtt.publish(self.mqtt.topic("snapshot"), jpeg.tobytes())
             self.snapshot_requested, self._last_snapshot = False, time.monotonic()
+
+    def _continue_or_reset_stream(self) -> None:
+        """A camera reconnect or a stall breaks the stream: the previous output
+        is no longer this scene. Slow boxes (seconds per frame) keep filtering:
+        the gap is judged against the usual interval."""
+        now, reconnects = time.monotonic(), self.camera.reconnects
+        if self._stream_mark is not None:
+            last, interval, last_reconnects = self._stream_mark
+            gap = now - last
+            if reconnects != last_reconnects or gap > max(STREAM_GAP_S, 3 * interval):
+                self.stream.reset()  # a broken stream's gap is not a usual interval
+            else:
+                interval = gap if interval == 0.0 else 0.8 * interval + 0.2 * gap
+        else:
+            interval = 0.0
+        self._stream_mark = (now, interval, reconnects)
 
     def metadata(self, frame: Frame, out: np.ndarray, latency_ms: float) -> dict[str, Any]:
         return {"frame": frame.index, "captured_at": frame.captured_at, "published_at": time.time(),

@@ -17,10 +17,12 @@ reads as motion everywhere (the filter lets the new frame through) rather
 than as a noisier scene.
 
 The filter's settings are tuned to the model's output noise and travel in
-the bundle (``manifest["temporal"]``); a bundle without them is not filtered.
+the bundle (``manifest["settings"]["temporal"]``); a bundle without them is
+not filtered.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +32,8 @@ import numpy as np
 BLOCK = 8  # pixels per side of a motion block: averages the noise away, small enough for a distant person
 LEVEL_GROWTH = 1.1  # the most the noise estimate may rise per frame
 PIXEL_SLACK = 2.0  # per-pixel thresholds are this many times the block ones
-LEVEL_FLOOR = 0.5 / 255.0
-CHANNEL_MEAN = np.full((1, 3), 1.0 / 3.0, np.float32)  # a noise-free stream: changes under half a grey level count as static
+LEVEL_FLOOR = 0.5 / 255.0  # a noise-free stream: changes under half a grey level count as static
+CHANNEL_MEAN = np.full((1, 3), 1.0 / 3.0, np.float32)
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,9 @@ class TemporalSpec:
         if entry is None:
             return None
         spec = cls(float(entry["strength"]), float(entry["motion_low"]), float(entry["motion_high"]))
-        if not (0.0 <= spec.strength < 1.0 and 0.0 < spec.motion_low < spec.motion_high):
-            raise ValueError("temporal: need 0 <= strength < 1 and 0 < motion_low < motion_high")
+        finite = all(math.isfinite(v) for v in (spec.strength, spec.motion_low, spec.motion_high))
+        if not (finite and 0.0 <= spec.strength < 1.0 and 0.0 < spec.motion_low < spec.motion_high):
+            raise ValueError("temporal: need finite 0 <= strength < 1 and 0 < motion_low < motion_high")
         return spec
 
     def to_manifest(self) -> dict[str, float]:
@@ -71,19 +74,24 @@ class TemporalFilter:
         """HxWx3 float in [0, 1] -> the filtered frame (same shape, float32)."""
         frame = np.asarray(frame, np.float32)
         previous = self._previous
-        if previous is None or previous.shape != frame.shape or self.spec.strength == 0.0:
-            self._previous, self._level = frame, None
+        weight = None
+        if previous is not None and previous.shape == frame.shape and self.spec.strength > 0.0:
+            weight = self._update_weights(frame, previous)
+        if weight is None:  # first frame, new size, filter off, or a non-finite frame: start over from this one
+            self._previous, self._level = frame.copy(), None
             return frame
-        weight = self.previous_weight(frame, previous)
         out = cv2.blendLinear(frame, previous, 1.0 - weight, weight)  # per-pixel weights, one pass (~4x numpy)
         self._previous = out
         return out
 
-    def previous_weight(self, frame: np.ndarray, previous: np.ndarray) -> np.ndarray:
-        """Per-pixel weight of the previous output: ``strength`` where static, 0 where moving."""
+    def _update_weights(self, frame: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
+        """Per-pixel weight of the previous output (``strength`` where static, 0
+        where moving), updating the noise level; None for a non-finite frame."""
         height, width = frame.shape[:2]
         change = cv2.transform(cv2.absdiff(frame, previous), CHANNEL_MEAN)  # mean |change| over RGB
         blocks = cv2.resize(change, (max(1, width // BLOCK), max(1, height // BLOCK)), interpolation=cv2.INTER_AREA)
+        if not np.isfinite(blocks).all():  # a NaN pixel poisons its block: never let it into the history
+            return None
         median = max(float(np.median(blocks)), LEVEL_FLOOR)
         self._level = median if self._level is None else min(median, self._level * LEVEL_GROWTH)
         low, high = self.spec.motion_low, self.spec.motion_high

@@ -70,6 +70,17 @@ def test_a_scene_change_and_a_new_size_pass_straight_through():
     assert np.array_equal(f(small), small)
 
 
+def test_a_non_finite_frame_does_not_poison_the_stream():
+    rng, f = np.random.default_rng(5), TemporalFilter(SPEC)
+    for _ in range(3):
+        f(noisy(scene(), rng))
+    broken = noisy(scene(), rng)
+    broken[10, 10] = np.nan
+    f(broken)
+    after = [f(noisy(scene(), rng)) for _ in range(3)]
+    assert all(np.isfinite(a).all() for a in after)
+
+
 def test_strength_zero_is_off():
     rng, f = np.random.default_rng(3), TemporalFilter(TemporalSpec(0.0, 2.0, 3.0))
     frames = [noisy(scene(), rng) for _ in range(3)]
@@ -78,7 +89,8 @@ def test_strength_zero_is_off():
 
 @pytest.mark.parametrize("entry", [{"strength": 1.0, "motion_low": 2, "motion_high": 3},
                                    {"strength": 0.9, "motion_low": 3, "motion_high": 2},
-                                   {"strength": 0.9, "motion_low": 2}, "strong"])
+                                   {"strength": 0.9, "motion_low": 2}, "strong",
+                                   {"strength": 0.9, "motion_low": 2, "motion_high": float("inf")}])
 def test_a_bundle_with_malformed_temporal_settings_is_refused(tiny_bundle, tmp_path, entry):
     bad = shutil.copytree(tiny_bundle, tmp_path / "bad")
     manifest = json.loads((bad / MANIFEST).read_text())
@@ -113,3 +125,37 @@ def test_the_shipped_model_on_a_static_video_flickers_less_with_the_filter(tmp_p
         assert len(frames) == 12
         results[name] = flicker(frames[4:])
     assert results["filtered"] < results["plain"] / 2, results
+
+
+def test_the_agent_keeps_one_stream_and_restarts_it_where_the_stream_breaks(tiny_bundle, video_file, tmp_path):
+    import time
+
+    from edge_agent.agent import Agent
+    from edge_agent.camera import Frame
+    from edge_agent.config import parse_config
+
+    cfg = parse_config({"camera": {"source": str(video_file)}, "state_dir": str(tmp_path / "state"),
+                        "model": {"bundle": str(tiny_bundle), "backend": "onnxruntime", "precision": "fp32"}})
+    agent = Agent(cfg)
+    assert agent.stream.filter is not None and agent.health()["temporal_filter"]
+    frame = Frame(np.full((64, 96, 3), 40, np.uint8), time.time(), 0)
+    history = lambda: agent.stream.filter._previous  # noqa: E731
+    agent.process(frame)
+    assert history() is not None
+    agent.cmd_set_steps({"steps": 3})
+    assert history() is None  # another sampler: its outputs do not continue the old ones
+    agent.process(frame)
+    agent.cmd_enhance({"enabled": False})
+    assert history() is None  # the raw camera is shown; re-enabling must not blend in an old frame
+    agent.cmd_enhance({"enabled": True})
+    agent.process(frame)
+    agent.camera.reconnects += 1  # the camera dropped and came back
+    agent.process(frame)
+    assert agent.stream.filter._level is None  # restarted from the reconnected frame
+    agent.process(frame)
+    previous_stream = agent.stream
+    agent.use_enhancer(agent.enhancer)
+    assert agent.stream is not previous_stream and history() is None
+    off = Agent(parse_config({"camera": {"source": str(video_file)}, "state_dir": str(tmp_path / "state2"),
+                              "model": {"bundle": str(tiny_bundle), "backend": "onnxruntime", "temporal": False}}))
+    assert off.stream.filter is None and not off.health()["temporal_filter"]
