@@ -36,6 +36,7 @@ from .peers import PEERS
 
 Enhance = Callable[[np.ndarray], np.ndarray]
 TEACHER_SIGMA_MIN, TEACHER_SIGMA_MAX = 0.05, 40.0
+FEW_STEP_SIGMA_MIN = 0.03  # export/configs/student_cpu.yaml
 
 
 def torch_enhancer(model: Denoiser, sampler: str, sigmas: list[float], seed: int = 0) -> Enhance:
@@ -59,9 +60,9 @@ def build_enhancers(args: argparse.Namespace) -> dict[str, Enhance]:
         teacher = load_denoiser(args.teacher)
         enhancers["teacher heun-16 (full)"] = torch_enhancer(
             teacher, "heun", karras_sigmas(16, TEACHER_SIGMA_MIN, TEACHER_SIGMA_MAX).tolist())
-        for n in (2, 4):
+        for n in (1, 2, 4):  # on the student recipe's schedules (last step from 0.03); 1 step is D at sigma_max
             enhancers[f"teacher euler-{n}"] = torch_enhancer(
-                teacher, "euler", karras_sigmas(n, 0.1, TEACHER_SIGMA_MAX).tolist())
+                teacher, "euler", karras_sigmas(n, FEW_STEP_SIGMA_MIN, TEACHER_SIGMA_MAX).tolist())
     if args.student:
         ckpt = torch.load(args.student, map_location="cpu", weights_only=False)
         student = load_denoiser(args.student)
