@@ -35,7 +35,8 @@ def collect(model: Path | None) -> dict:
     try:
         bundle = load_bundle(path)
         entry.update(name=bundle.name, version=bundle.version, version_code=bundle.version_code,
-                     precisions=bundle.precisions, steps=bundle.sampler.steps, verified=True)
+                     precisions=bundle.precisions, steps=bundle.sampler.steps, verified=True,
+                     temporal=bundle.temporal.to_manifest() if bundle.temporal else None)
     except UserError as exc:
         entry.update(verified=False, error=str(exc))
     report["model"] = entry
@@ -56,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         m = report["model"]
         if m["verified"]:
             print(f"  model        {m['name']} {m['version']} (code {m['version_code']}) at {m['path']}: verified; "
-                  f"precisions {', '.join(m['precisions'])}; steps {', '.join(map(str, m['steps']))}")
+                  f"precisions {', '.join(m['precisions'])}; steps {', '.join(map(str, m['steps']))}; "
+                  f"temporal filter {m['temporal'] or 'none (videos are enhanced frame by frame)'}")
         else:
             print(f"  model        {m['path']}: NOT usable: {m['error']}")
     if not report["model"]["verified"]:
