@@ -111,7 +111,9 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     ks = list(schedules)
     data = NightPairs(load_split(Path(cfg.data), "train"), cfg.crop, seed=cfg.seed * 7919 + step)
     loader = iter(DataLoader(data, batch_size=cfg.batch))
-    segment = {"hardware": describe_hardware(torch.device("cpu")), "start_step": step}
+    # each resumed segment records its own config: a recipe changed mid-run stays reproducible
+    segment = {"hardware": describe_hardware(torch.device("cpu")), "start_step": step,
+               "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.__dict__.items()}}
     history.append(segment)
     bar = Progress(cfg.iterations, "distill", initial=step)
     t0, running = time.monotonic(), None

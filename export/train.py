@@ -154,7 +154,8 @@ def train(cfg: TrainConfig, max_minutes: float | None = None, quiet: bool = Fals
         train_model = torch.nn.parallel.DistributedDataParallel(train_model, device_ids=[device.index] if cuda else None)
     data = NightPairs(load_split(Path(cfg.data), "train"), cfg.crop, seed=cfg.seed * 1_000_003 + step)
     loader = iter(DataLoader(data, batch_size=cfg.batch, num_workers=cfg.workers, pin_memory=cuda))
-    segment = {"hardware": describe_hardware(device), "start_step": step, "seconds": 0.0}
+    segment = {"hardware": describe_hardware(device), "start_step": step, "seconds": 0.0,  # and its own config:
+               "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.__dict__.items()}}
     history.append(segment)
     bar = Progress(cfg.iterations, "train", enabled=rank == 0 and not quiet, initial=step)
     t0 = time.monotonic()
