@@ -42,11 +42,15 @@ class BundleSpec:
     tile_overlap: int = 32
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
-    # recommended runtime settings: forensic mode reads its seeds and map scale here, video streams their
-    # temporal filter (strength/thresholds from the sweep in benchmarks/temporal.py on the static-camera clip)
-    settings: dict[str, Any] = field(default_factory=lambda: {
-        "uncertainty": {"samples": 4, "scale": 8.0},
-        "temporal": {"strength": 0.95, "motion_low": 2.0, "motion_high": 4.0}})
+    settings: dict[str, Any] = field(default_factory=lambda: runtime_settings())
+
+
+def runtime_settings(**extra: Any) -> dict[str, Any]:
+    """Recommended runtime settings for the manifest: forensic mode reads its
+    seeds and map scale here, video streams their temporal filter (strength and
+    thresholds from the sweep in benchmarks/temporal.py on the static-camera clip)."""
+    return {"uncertainty": {"samples": 4, "scale": 8.0},
+            "temporal": {"strength": 0.95, "motion_low": 2.0, "motion_high": 4.0}, **extra}
 
 
 def git_commit() -> str:

@@ -20,7 +20,7 @@ import torch
 from edge_agent.bundle import load_bundle
 
 from . import sources
-from .bundle_builder import BundleSpec, build_bundle, summary
+from .bundle_builder import BundleSpec, build_bundle, runtime_settings, summary
 from .camera_model import degrade, sample_params
 from .dataset import eval_pairs, load_split, random_crop
 from .distill import DistillConfig, distill
@@ -90,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "net": teacher_ckpt["net"]},
                     "student": {"step": ckpt["step"], "history": ckpt["history"]}},
         metrics=quick_metrics(student, data, schedules, args.eval_limit),
-        settings={"backend": "openvino", "precision": "int8", "steps": args.default_steps,
-                  "uncertainty": {"samples": 4, "scale": 8.0}})
+        settings=runtime_settings(backend="openvino", precision="int8", steps=args.default_steps))
     night = calibration_frames(data, args.calibration_frames)
     reference = eval_pairs(data, 192, limit=1)[0]["night"]
     out = build_bundle(load_denoiser(student), args.out, spec, night, reference, calibration_tile=(128, 128))

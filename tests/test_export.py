@@ -68,3 +68,5 @@ def test_one_command_pipeline(dataset, tmp_path, monkeypatch):  # noqa: F811
     assert "2_step" in m["metrics"] and m["reference"]["tolerance"]["int8"] > 0
     assert bundle.model_path("int8", "openvino").exists()
     assert json.loads((out / "manifest.json").read_text())["version_code"] == 1
+    assert bundle.temporal is not None and m["settings"]["steps"] == 2  # the video filter ships with the model
+    assert m["provenance"]["student"]["history"][-1]["config"]["iterations"] == 2
