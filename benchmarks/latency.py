@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.report import write_report
 from edge_agent.backends import get_backend
 from edge_agent.bundle import load_bundle
 from edge_agent.commands.bench import cpu_name, measure, night_frame
@@ -159,11 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run(model, [(96, 160)], 2, [load_bundle(model).sampler.default_steps], ["int8"])
     else:
         result = run(model, RESOLUTIONS, args.frames, None, ["fp32", "int8"])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    table = markdown(result)
-    args.out.with_suffix(".md").write_text(table)
-    print(table)
+    write_report(args.out, result, markdown(result))
     return 0
 
 

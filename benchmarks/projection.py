@@ -22,6 +22,7 @@ import json
 import sys
 from pathlib import Path
 
+from benchmarks.report import write_report
 from edge_agent.bundle import load_bundle
 from edge_agent.commands.options import default_model_path
 
@@ -102,11 +103,7 @@ def main(argv: list[str] | None = None) -> int:
               "resolution": args.resolution, **project(macs, steps, height, width),
               "measured_cpu": measured_cpu(args.latency, args.resolution, steps),
               "command": "python -m benchmarks.projection " + " ".join(argv if argv is not None else sys.argv[1:])}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    table = markdown(result)
-    args.out.with_suffix(".md").write_text(table)
-    print(table)
+    write_report(args.out, result, markdown(result))
     return 0
 
 

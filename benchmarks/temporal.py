@@ -12,13 +12,13 @@ is seen next to its neighbours.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import platform
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.report import write_report
 from edge_agent.bundle import load_bundle
 from edge_agent.commands.bench import cpu_name
 from edge_agent.commands.options import default_model_path
@@ -96,11 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.model or default_model_path(), args.data, 128 if quick else args.max_side, 6 if quick else None,
                  ["street_sodium", "very_dark"] if quick else list(CONDITIONS))
     result["command"] = "python -m benchmarks.temporal " + " ".join(argv if argv is not None else sys.argv[1:])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    table = markdown(result)
-    args.out.with_suffix(".md").write_text(table)
-    print(table)
+    write_report(args.out, result, markdown(result))
     return 0
 
 
