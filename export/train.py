@@ -52,6 +52,8 @@ class TrainConfig:
     seed: int = 0
     compile: bool = False
     threads: int = 0  # torch intra-op threads on CPU (0 = torch's default)
+    init_from: str = ""  # start from this checkpoint's weights when <out>/last.pt does not exist yet;
+    # the network may add stages that start as the identity (e.g. net.refine), nothing else may differ
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
@@ -126,6 +128,24 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
             e.lerp_(p, 1 - decay)
 
 
+def grow_from(path: Path, model: Denoiser, ema: Denoiser, device: torch.device) -> tuple[int, list]:
+    """Load a trained checkpoint into a network that may add identity-initialised
+    stages; returns its step and history so the record stays cumulative."""
+    if not path.is_file():
+        raise SystemExit(f"error: init_from {path}: no such checkpoint; allowed: a file written by export.train")
+    ckpt = torch.load(path, map_location=device, weights_only=False)
+    source = {**NetConfig(**ckpt["net"]).to_dict(), "refine": 0}
+    target_cfg = {**model.net.cfg.to_dict(), "refine": 0}
+    if source != target_cfg or ckpt["net"].get("refine", 0):
+        raise SystemExit(f"error: init_from {path}: networks differ beyond an added refinement stage "
+                         f"(checkpoint {ckpt['net']}, config {model.net.cfg.to_dict()}); allowed: the same net plus refine")
+    for target, key in ((model, "model"), (ema, "ema")):
+        missing, unexpected = target.load_state_dict(ckpt[key], strict=False)
+        assert not unexpected and all(k.startswith("net.refine.") for k in missing), (missing, unexpected)
+    history = ckpt.get("history", []) + [{"init_from": str(path), "step": ckpt["step"], "net": ckpt["net"]}]
+    return ckpt["step"], history
+
+
 def train(cfg: TrainConfig, max_minutes: float | None = None, quiet: bool = False) -> Path:
     device, rank, world = setup_device()
     if cfg.threads and device.type == "cpu":
@@ -140,14 +160,17 @@ def train(cfg: TrainConfig, max_minutes: float | None = None, quiet: bool = Fals
     ema.requires_grad_(False)
     cuda = device.type == "cuda"
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cuda or None)
-    step, history = 0, []
+    step, history, opt_start = 0, [], 0
     last = out / "last.pt"
     if last.exists():
         ckpt = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
         ema.load_state_dict(ckpt["ema"])
         opt.load_state_dict(ckpt["optimizer"])
-        step, history = ckpt["step"], ckpt.get("history", [])
+        step, history, opt_start = ckpt["step"], ckpt.get("history", []), ckpt.get("opt_start", 0)
+    elif cfg.init_from:
+        step, history = grow_from(Path(cfg.init_from), model, ema, device)
+        opt_start = step
     model = model.to(memory_format=torch.channels_last)  # faster on GPU and on CPU (oneDNN): measured 1.5x on 2 cores
     train_model = torch.compile(model) if cfg.compile else model
     if world > 1:
@@ -166,7 +189,8 @@ def train(cfg: TrainConfig, max_minutes: float | None = None, quiet: bool = Fals
             return
         segment.update(end_step=step, seconds=round(time.monotonic() - t0, 1))
         state = {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                 "step": step, "config": cfg.__dict__, "net": net_cfg.to_dict(), "history": history}
+                 "step": step, "opt_start": opt_start, "config": cfg.__dict__, "net": net_cfg.to_dict(),
+                 "history": history}
         tmp = last.with_suffix(".tmp")
         torch.save(state, tmp)
         os.replace(tmp, last)  # atomic: a killed run never leaves a half checkpoint
@@ -177,7 +201,7 @@ def train(cfg: TrainConfig, max_minutes: float | None = None, quiet: bool = Fals
         night, clean = (t.contiguous(memory_format=torch.channels_last) for t in (night, clean))
         sigma = sample_sigmas(cfg, clean.shape[0], device)
         for group in opt.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.lr_warmup)
+            group["lr"] = cfg.lr * min(1.0, (step - opt_start + 1) / cfg.lr_warmup)  # warm up a fresh optimiser
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
             loss = edm_loss(train_model, clean, night, sigma)
         optimise(loss, model, ema, opt, cfg.ema_decay)

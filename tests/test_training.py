@@ -67,6 +67,37 @@ def test_tiny_teacher_trains_resumes_and_distils(dataset, tmp_path):
     assert all(0 <= s["all"]["ssim"] <= 1 for s in summary.values())
 
 
+def test_teacher_grows_a_full_resolution_stage_from_a_checkpoint(dataset, tmp_path):
+    """Stage 2 of the teacher recipe: a trained coarse network gains the
+    refinement stage, starts exactly where it was, and trains on cumulatively."""
+    from export.network import Denoiser, NetConfig
+    from export.onnx_export import load_denoiser
+
+    base = TrainConfig(data=str(dataset), out=str(tmp_path / "stage1"), net=TINY_NET, iterations=2, batch=2,
+                       crop=64, lr_warmup=1)
+    stage1 = train(base, quiet=True)
+    grown = TrainConfig(data=str(dataset), out=str(tmp_path / "stage2"), net={**TINY_NET, "refine": 4},
+                        init_from=str(stage1), iterations=2, batch=2, crop=64, lr_warmup=1)
+    model, ema = Denoiser(NetConfig(**grown.net)), Denoiser(NetConfig(**grown.net))
+    from export.train import grow_from
+    assert grow_from(stage1, model, ema, torch.device("cpu"))[0] == 2
+    x, cond, sigma = torch.randn(1, 3, 32, 32), torch.rand(1, 3, 32, 32), torch.tensor([0.3])
+    with torch.no_grad():
+        assert torch.equal(ema(x, sigma, cond), load_denoiser(stage1)(x, sigma, cond))  # refine starts as identity
+    grown.iterations = 4
+    state = torch.load(train(grown, quiet=True), weights_only=False)
+    assert state["step"] == 4 and state["opt_start"] == 2 and state["net"]["refine"] == 4
+    assert state["history"][1]["init_from"] == str(stage1) and any(k.startswith("net.refine.") for k in state["ema"])
+
+    other = TrainConfig(data=str(dataset), out=str(tmp_path / "stage3"), net={**TINY_NET, "channels": [8, 24]},
+                        init_from=str(stage1), iterations=1, batch=2, crop=64)
+    with pytest.raises(SystemExit, match="networks differ beyond an added refinement stage"):
+        train(other, quiet=True)
+    with pytest.raises(SystemExit, match="no such checkpoint"):
+        train(TrainConfig(data=str(dataset), out=str(tmp_path / "s4"), net=TINY_NET, init_from=str(tmp_path / "nope.pt")),
+              quiet=True)
+
+
 def test_config_rejects_unknown_keys(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"iterations": 3, "learning_rate": 0.1}))
