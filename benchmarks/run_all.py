@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--data", type=Path, default=Path("data"), help="dataset built by python -m export.sources")
-    ap.add_argument("--teacher", type=Path, default=Path("checkpoints/teacher/last.pt"))
+    ap.add_argument("--teacher", type=Path, nargs="+",
+                    default=[Path("checkpoints/teacher/last.pt"), Path("checkpoints/teacher_refine/last.pt")],
+                    help="teacher checkpoints for the quality table; the last one is shown in the grid")
     ap.add_argument("--student", type=Path, default=Path("checkpoints/student/last.pt"))
     ap.add_argument("--out", type=Path, default=None, help="default: benchmarks/results (required with --quick)")
     ap.add_argument("--no-agent", action="store_true", help="skip the agent benchmark (it needs mosquitto)")
@@ -43,13 +45,13 @@ def main(argv: list[str] | None = None) -> int:
                   "--out", str(args.out / "quality")])
     else:
         update_time.main([*model, "--out", str(args.out / "update_time.json")])
-        evaluate(["--data", str(args.data), "--teacher", str(args.teacher), "--student", str(args.student),
+        evaluate(["--data", str(args.data), "--teacher", *map(str, args.teacher), "--student", str(args.student),
                   "--bundle", bundle, "--limit", "14", "--out", str(args.out / "quality")])
     temporal.main([*model, "--data", str(args.data), "--out", str(args.out / "temporal"), *quick])
     projection.main([*model, "--latency", str(args.out / "latency.json"), "--out", str(args.out / "projection"),
                      *(["--resolution", "160x96"] if args.quick else [])])
     image_grid.main([*model, "--data", str(args.data), "--out", str(args.out / "plots" / "grid.jpg"),
-                     *(["--max-side", "64"] if args.quick else ["--teacher", str(args.teacher)])])
+                     *(["--max-side", "64"] if args.quick else ["--teacher", str(args.teacher[-1])])])
     plots.main(["--results", str(args.out)])
     return 0
 

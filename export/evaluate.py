@@ -1,6 +1,6 @@
 """Score enhancers on the fixed held-out split, next to the classical peers.
 
-    python -m export.evaluate --teacher checkpoints/teacher/last.pt \
+    python -m export.evaluate --teacher checkpoints/teacher/last.pt checkpoints/teacher_refine/last.pt \
         --student checkpoints/student/last.pt --bundle edge_agent/models/default \
         --out benchmarks/results/quality
 
@@ -56,12 +56,13 @@ def torch_enhancer(model: Denoiser, sampler: str, sigmas: list[float], seed: int
 
 def build_enhancers(args: argparse.Namespace) -> dict[str, Enhance]:
     enhancers: dict[str, Enhance] = dict(PEERS)
-    if args.teacher:
-        teacher = load_denoiser(args.teacher)
-        enhancers["teacher heun-16 (full)"] = torch_enhancer(
+    for path in args.teacher or []:  # several: each labelled by its checkpoint folder
+        label = "teacher" if len(args.teacher) == 1 else path.parent.name
+        teacher = load_denoiser(path)
+        enhancers[f"{label} heun-16 (full)"] = torch_enhancer(
             teacher, "heun", karras_sigmas(16, TEACHER_SIGMA_MIN, TEACHER_SIGMA_MAX).tolist())
         for n in (1, 2, 4):  # on the student recipe's schedules (last step from 0.03); 1 step is D at sigma_max
-            enhancers[f"teacher euler-{n}"] = torch_enhancer(
+            enhancers[f"{label} euler-{n}"] = torch_enhancer(
                 teacher, "euler", karras_sigmas(n, FEW_STEP_SIGMA_MIN, TEACHER_SIGMA_MAX).tolist())
     if args.student:
         ckpt = torch.load(args.student, map_location="cpu", weights_only=False)
@@ -157,7 +158,7 @@ def markdown(summary: dict[str, dict], flick: dict[str, dict], meta: dict) -> st
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Evaluate enhancers against classical peers on the held-out split.")
     ap.add_argument("--data", type=Path, default=Path("data"))
-    ap.add_argument("--teacher", type=Path)
+    ap.add_argument("--teacher", type=Path, nargs="+", help="one or more teacher checkpoints")
     ap.add_argument("--student", type=Path)
     ap.add_argument("--bundle", type=Path)
     ap.add_argument("--max-side", type=int, default=256)
