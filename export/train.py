@@ -40,6 +40,8 @@ class TrainConfig:
     crop: int = 128
     lr: float = 1e-3
     lr_warmup: int = 500
+    lr_anneal_start: int = 0  # from this step the lr falls linearly to lr * lr_anneal_to at `iterations` (0: constant)
+    lr_anneal_to: float = 0.1
     weight_decay: float = 0.0
     ema_decay: float = 0.999
     p_mean: float = -0.4  # EDM's log-normal sigma distribution ...
@@ -128,6 +130,16 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
             e.lerp_(p, 1 - decay)
 
 
+def learning_rate(cfg: TrainConfig, step: int, opt_start: int = 0) -> float:
+    """Linear warm-up of a fresh optimiser, then constant, then an optional
+    linear anneal over the last stretch (EMA weights gain most from it)."""
+    lr = cfg.lr * min(1.0, (step - opt_start + 1) / cfg.lr_warmup)
+    if cfg.lr_anneal_start and step >= cfg.lr_anneal_start:
+        done = (step - cfg.lr_anneal_start) / max(1, cfg.iterations - cfg.lr_anneal_start)
+        lr *= 1 - (1 - cfg.lr_anneal_to) * min(1.0, done)
+    return lr
+
+
 def grow_from(path: Path, model: Denoiser, ema: Denoiser, device: torch.device) -> tuple[int, list]:
     """Load a trained checkpoint into a network that may add identity-initialised
     stages; returns its step and history so the record stays cumulative."""
@@ -201,7 +213,7 @@ def train(cfg: TrainConfig, max_minutes: float | None = None, quiet: bool = Fals
         night, clean = (t.contiguous(memory_format=torch.channels_last) for t in (night, clean))
         sigma = sample_sigmas(cfg, clean.shape[0], device)
         for group in opt.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (step - opt_start + 1) / cfg.lr_warmup)  # warm up a fresh optimiser
+            group["lr"] = learning_rate(cfg, step, opt_start)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
             loss = edm_loss(train_model, clean, night, sigma)
         optimise(loss, model, ema, opt, cfg.ema_decay)

@@ -98,6 +98,18 @@ def test_teacher_grows_a_full_resolution_stage_from_a_checkpoint(dataset, tmp_pa
               quiet=True)
 
 
+def test_learning_rate_warms_up_holds_and_anneals():
+    from export.train import learning_rate
+
+    cfg = TrainConfig(lr=1e-3, lr_warmup=10, iterations=200, lr_anneal_start=100, lr_anneal_to=0.1)
+    assert learning_rate(cfg, 0) == pytest.approx(1e-4)
+    assert learning_rate(cfg, 50) == learning_rate(cfg, 100) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 150) == pytest.approx(5.5e-4)
+    assert learning_rate(cfg, 200) == learning_rate(cfg, 250) == pytest.approx(1e-4)
+    assert learning_rate(TrainConfig(lr=1e-3, lr_warmup=10), 1000, opt_start=995) == pytest.approx(6e-4)  # a grown network's fresh optimiser warms up
+    assert learning_rate(TrainConfig(lr=1e-3, lr_warmup=1), 10**6) == pytest.approx(1e-3)  # no anneal by default
+
+
 def test_config_rejects_unknown_keys(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"iterations": 3, "learning_rate": 0.1}))
