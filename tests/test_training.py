@@ -106,7 +106,8 @@ def test_learning_rate_warms_up_holds_and_anneals():
     assert learning_rate(cfg, 50) == learning_rate(cfg, 100) == pytest.approx(1e-3)
     assert learning_rate(cfg, 150) == pytest.approx(5.5e-4)
     assert learning_rate(cfg, 200) == learning_rate(cfg, 250) == pytest.approx(1e-4)
-    assert learning_rate(TrainConfig(lr=1e-3, lr_warmup=10), 1000, opt_start=995) == pytest.approx(6e-4)  # a grown network's fresh optimiser warms up
+    fresh_optimiser = learning_rate(TrainConfig(lr=1e-3, lr_warmup=10), 1000, opt_start=995)
+    assert fresh_optimiser == pytest.approx(6e-4)  # a grown network's new optimiser warms up
     assert learning_rate(TrainConfig(lr=1e-3, lr_warmup=1), 10**6) == pytest.approx(1e-3)  # no anneal by default
 
 
