@@ -20,9 +20,10 @@ from test_training import TINY_NET, dataset  # noqa: E402,F401
 PARITY_ATOL = 1e-4
 
 
-def test_torch_onnxruntime_openvino_agree(tmp_path):
+@pytest.mark.parametrize("refine", [0, 4], ids=["unet", "unet+full-res-refine"])
+def test_torch_onnxruntime_openvino_agree(tmp_path, refine):
     torch.manual_seed(1)
-    model = Denoiser(NetConfig(**TINY_NET))
+    model = Denoiser(NetConfig(**TINY_NET, refine=refine))
     with torch.no_grad():
         for p in model.parameters():
             if p.abs().max() == 0:
