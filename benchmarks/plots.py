@@ -75,7 +75,10 @@ def quality(result: dict, out: Path) -> list[Path]:
         ax.tick_params(axis="y", labelsize=7)
     fig.suptitle(f"Quality (grey: classical peers, orange: shipped bundle). {meta['machine']}", fontsize=9)
     paths = [_save(fig, out / "quality.png")]
-    chosen = [n for n in names if n in ("gamma_wb_nlm", "clahe_nlm") or n.startswith(("teacher euler-2", SHIPPED_KEY))]
+    teachers = [n for n in names if n.endswith(" heun-16 (full)")]  # the last teacher is the newest
+    best_teacher = teachers[-1].removesuffix(" heun-16 (full)") if teachers else None
+    chosen = [n for n in names if n in ("gamma_wb_nlm", "clahe_nlm", f"{best_teacher} heun-16 (full)",
+                                        f"{best_teacher} euler-2") or n.startswith(SHIPPED_KEY)]
     conditions = list(summary[names[0]]["per_condition"])
     fig, ax = plt.subplots(figsize=(10, 4))
     width = 0.8 / max(1, len(chosen))
