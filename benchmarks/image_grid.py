@@ -45,15 +45,11 @@ def columns(model: Path, teacher: Path | None) -> dict[str, object]:
     cols: dict[str, object] = {"clahe_nlm": PEERS["clahe_nlm"], "gamma_wb_nlm": PEERS["gamma_wb_nlm"],
                                f"shipped ({shipped.steps}-step INT8)": shipped.enhance}
     if teacher is not None:
-        from edge_agent.sampler import karras_sigmas
-        from export.evaluate import FEW_STEP_SIGMA_MIN, TEACHER_SIGMA_MAX, TEACHER_SIGMA_MIN, torch_enhancer
+        from export.evaluate import teacher_settings
         from export.onnx_export import load_denoiser
 
-        denoiser = load_denoiser(teacher)
-        cols["teacher euler-2"] = torch_enhancer(denoiser, "euler",
-                                                 karras_sigmas(2, FEW_STEP_SIGMA_MIN, TEACHER_SIGMA_MAX).tolist())
-        cols["teacher heun-16 (full)"] = torch_enhancer(denoiser, "heun",
-                                                        karras_sigmas(16, TEACHER_SIGMA_MIN, TEACHER_SIGMA_MAX).tolist())
+        settings = teacher_settings(load_denoiser(teacher))
+        cols["teacher euler-2"], cols["teacher heun-16 (full)"] = settings["euler-2"], settings["heun-16 (full)"]
     return cols
 
 

@@ -54,16 +54,22 @@ def torch_enhancer(model: Denoiser, sampler: str, sigmas: list[float], seed: int
     return enhance
 
 
+def teacher_settings(teacher: Denoiser) -> dict[str, Enhance]:
+    """The teacher's full sampler and its few-step Euler settings, by name."""
+    settings = {"heun-16 (full)": torch_enhancer(
+        teacher, "heun", karras_sigmas(16, TEACHER_SIGMA_MIN, TEACHER_SIGMA_MAX).tolist())}
+    for n in (1, 2, 4):  # on the student recipe's schedules (last step from 0.03); 1 step is D at sigma_max
+        settings[f"euler-{n}"] = torch_enhancer(
+            teacher, "euler", karras_sigmas(n, FEW_STEP_SIGMA_MIN, TEACHER_SIGMA_MAX).tolist())
+    return settings
+
+
 def build_enhancers(args: argparse.Namespace) -> dict[str, Enhance]:
     enhancers: dict[str, Enhance] = dict(PEERS)
     for path in args.teacher or []:  # several: each labelled by its checkpoint folder
         label = "teacher" if len(args.teacher) == 1 else path.parent.name
-        teacher = load_denoiser(path)
-        enhancers[f"{label} heun-16 (full)"] = torch_enhancer(
-            teacher, "heun", karras_sigmas(16, TEACHER_SIGMA_MIN, TEACHER_SIGMA_MAX).tolist())
-        for n in (1, 2, 4):  # on the student recipe's schedules (last step from 0.03); 1 step is D at sigma_max
-            enhancers[f"{label} euler-{n}"] = torch_enhancer(
-                teacher, "euler", karras_sigmas(n, FEW_STEP_SIGMA_MIN, TEACHER_SIGMA_MAX).tolist())
+        for setting, enhance in teacher_settings(load_denoiser(path)).items():
+            enhancers[f"{label} {setting}"] = enhance
     if args.student:
         ckpt = torch.load(args.student, map_location="cpu", weights_only=False)
         student = load_denoiser(args.student)

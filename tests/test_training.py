@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from export import sources  # noqa: E402
 from export.distill import DistillConfig, distill  # noqa: E402
 from export.evaluate import main as evaluate_main  # noqa: E402
-from export.train import TrainConfig, train  # noqa: E402
+from export.train import TrainConfig, grow_from, train  # noqa: E402
 
 from conftest import night_image  # noqa: E402
 
@@ -79,7 +79,6 @@ def test_teacher_grows_a_full_resolution_stage_from_a_checkpoint(dataset, tmp_pa
     grown = TrainConfig(data=str(dataset), out=str(tmp_path / "stage2"), net={**TINY_NET, "refine": 4},
                         init_from=str(stage1), iterations=2, batch=2, crop=64, lr_warmup=1)
     model, ema = Denoiser(NetConfig(**grown.net)), Denoiser(NetConfig(**grown.net))
-    from export.train import grow_from
     assert grow_from(stage1, model, ema, torch.device("cpu"))[0] == 2
     x, cond, sigma = torch.randn(1, 3, 32, 32), torch.rand(1, 3, 32, 32), torch.tensor([0.3])
     with torch.no_grad():
