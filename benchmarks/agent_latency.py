@@ -26,8 +26,8 @@ import paho.mqtt.client as mqtt
 import yaml
 
 from benchmarks.local_broker import start_broker
-from edge_agent.commands.bench import cpu_name, night_frame
-from edge_agent.commands.options import default_model_path
+from edge_agent.measure import cpu_name, night_frame
+from edge_agent.paths import default_model_path
 
 
 def run(model: Path, width: int, height: int, seconds: float, fps: float, backend: str, precision: str) -> dict:

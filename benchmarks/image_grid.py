@@ -18,10 +18,10 @@ matplotlib.use("Agg")  # files only, no display on a camera box or CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from edge_agent.bundle import load_bundle  # noqa: E402
-from edge_agent.commands.bench import cpu_name  # noqa: E402
-from edge_agent.commands.options import default_model_path  # noqa: E402
-from edge_agent.enhancer import EnhanceSettings, Enhancer  # noqa: E402
+from edge_agent.runtime.bundle import load_bundle  # noqa: E402
+from edge_agent.measure import cpu_name  # noqa: E402
+from edge_agent.paths import default_model_path  # noqa: E402
+from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer  # noqa: E402
 from export.camera_model import CONDITIONS, degrade  # noqa: E402
 from export.dataset import fit_multiple, load_split  # noqa: E402
 from export.metrics import psnr, ssim  # noqa: E402

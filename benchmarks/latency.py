@@ -5,7 +5,7 @@ measured arithmetic peak.
     python -m benchmarks.latency                      # full matrix -> benchmarks/results/latency.{json,md}
     python -m benchmarks.latency --quick              # tiny setting (the test suite runs this)
 
-Built on `edge-agent bench` (``edge_agent.commands.bench.measure``), so the
+Built on `edge-agent bench` (``edge_agent.measure.measure``), so the
 numbers are what a developer gets on the box with that command.
 """
 from __future__ import annotations
@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import write_report
-from edge_agent.backends import get_backend
-from edge_agent.bundle import load_bundle
-from edge_agent.commands.bench import cpu_name, measure, night_frame
-from edge_agent.commands.options import default_cache_dir, default_model_path
-from edge_agent.enhancer import EnhanceSettings, Enhancer
+from edge_agent.runtime.backends import get_backend
+from edge_agent.runtime.bundle import load_bundle
+from edge_agent.measure import cpu_name, measure, night_frame
+from edge_agent.paths import default_cache_dir, default_model_path
+from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer
 from edge_agent.errors import UserError
 
 RESOLUTIONS = [(480, 640), (720, 1280), (1080, 1920)]

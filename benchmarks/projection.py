@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 
 from benchmarks.report import write_report
-from edge_agent.bundle import load_bundle
-from edge_agent.commands.options import default_model_path
+from edge_agent.runtime.bundle import load_bundle
+from edge_agent.paths import default_model_path
 
 # Published INT8 peaks (dense), with where the figure comes from.
 TARGETS: list[dict[str, object]] = [

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import write_report
-from edge_agent.bundle import load_bundle
-from edge_agent.commands.bench import cpu_name
-from edge_agent.commands.options import default_model_path
-from edge_agent.enhancer import EnhanceSettings, Enhancer, to_uint8
-from edge_agent.temporal import TemporalFilter, TemporalSpec
+from edge_agent.runtime.bundle import load_bundle
+from edge_agent.measure import cpu_name
+from edge_agent.paths import default_model_path
+from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer, to_uint8
+from edge_agent.runtime.temporal import TemporalFilter, TemporalSpec
 from export.camera_model import CONDITIONS, degrade
 from export.dataset import fit_multiple, load_split
 from export.metrics import moving_psnr, psnr, temporal_flicker

@@ -20,9 +20,9 @@ import cv2
 import yaml
 
 from benchmarks.local_broker import start_broker
-from edge_agent.bundle import MANIFEST, load_bundle, pack_archive, write_manifest
-from edge_agent.commands.bench import cpu_name, night_frame
-from edge_agent.commands.options import default_model_path
+from edge_agent.runtime.bundle import MANIFEST, load_bundle, pack_archive, write_manifest
+from edge_agent.measure import cpu_name, night_frame
+from edge_agent.paths import default_model_path
 from edge_agent.fleet import Broker, push
 from edge_agent.signing import generate_keypair, load_private_key, sign_bundle
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_agent.bundle import load_bundle
-from edge_agent.enhancer import EnhanceSettings, Enhancer
+from edge_agent.runtime.bundle import load_bundle
+from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer
 
 DEFAULT_MARGIN_DB = 0.5
 DEFAULT_MIN_AGREEMENT_DB = 32.0

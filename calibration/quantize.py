@@ -22,7 +22,7 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
-from edge_agent.sampler import SAMPLERS, Denoise, seeded_noise
+from edge_agent.runtime.sampler import SAMPLERS, Denoise, seeded_noise
 
 Inputs = dict[str, np.ndarray]
 

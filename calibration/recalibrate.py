@@ -20,8 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edge_agent.backends import SessionSpec, get_backend
-from edge_agent.bundle import SIGNATURE, load_bundle, write_manifest
+from edge_agent.runtime.backends import SessionSpec, get_backend
+from edge_agent.runtime.bundle import SIGNATURE, load_bundle, write_manifest
 from edge_agent.errors import UserError
 
 from .collect import collect

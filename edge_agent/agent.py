@@ -22,15 +22,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .agent_commands import CommandError, CommandRouter
+from .agent_commands import CommandRouter
 from .camera import Frame, LatestFrameCamera
-from .commands.options import default_cache_dir, default_model_path
 from .config import AgentConfig, load_config
 from .discovery import discovery_messages
-from .enhancer import EnhanceSettings, Enhancer, StreamEnhancer
+from .errors import CommandError
 from .health import CpuMeter, RollingStats, load_average, rss_mb, temperature_c
 from .model_store import ModelStore
 from .mqtt_link import Incoming, MqttLink
+from .paths import default_cache_dir, default_model_path
+from .runtime.enhancer import EnhanceSettings, Enhancer, StreamEnhancer
 from .segments import SegmentStore
 from .systemd_notify import notify, watchdog_interval_s
 from .updater import Offer, UpdateJob, check_offer

@@ -19,14 +19,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import UserError
+from .errors import CommandError, UserError
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 RAW_SWITCH = {b"ON": True, b"OFF": False, b"on": True, b"off": False}
-
-
-class CommandError(UserError):
-    """A command that is refused; the message goes back in the reply."""
 
 
 @dataclass

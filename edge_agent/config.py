@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import yaml
 
 from .errors import UserError
+from .paths import state_dir
 
 
 class ConfigError(UserError):
@@ -174,7 +175,7 @@ class AgentConfig:
     state_dir: str | None = describe("writable state (default: $STATE_DIRECTORY or ./state)", None)
 
     def resolved_state_dir(self) -> Path:
-        return Path(self.state_dir or os.environ.get("STATE_DIRECTORY", "state").split(":")[0])
+        return state_dir(self.state_dir)
 
 
 def _positive(value: float, path: str) -> None:

@@ -18,5 +18,12 @@ class BundleError(UserError):
     exit_code = 3
 
 
+class CommandError(UserError):
+    """A remote command (MQTT) that is refused; the message goes back in the
+    reply. Defined here, not beside the router, because the update code that
+    refuses offers must not depend on the MQTT layer."""
+
+
 def choice_error(what: str, value: object, allowed: list[str] | tuple[str, ...]) -> UserError:
+    """The one wording of "not supported; allowed: ...", so every refusal reads alike."""
     return UserError(f"{what} {value!r} is not supported; allowed: {', '.join(map(str, allowed))}")

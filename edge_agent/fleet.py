@@ -15,8 +15,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from .bundle import MANIFEST, SIGNATURE, load_bundle, pack_archive, sha256_file
 from .errors import UserError
+from .fsutil import sha256_file
+from .runtime.bundle import MANIFEST, SIGNATURE, load_bundle, pack_archive
 from .signing import load_private_key
 from .updater import downgrade_statement
 

@@ -1,11 +1,15 @@
 """Reading and writing images, folders and videos, with clear errors and
 atomic outputs (a temporary file in the destination folder, renamed into
-place only when complete)."""
+place only when complete).
+
+The file extensions the project reads and writes are defined here and only
+here: the CLI, the camera's image-folder source, calibration and the
+training-data collector (export/sources.py) all ask this module.
+"""
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -13,12 +17,15 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .bundle import atomic_write_bytes
 from .errors import UserError
+from .fsutil import atomic_write_bytes, replace_into_place, temp_beside
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "XVID", ".mov": "mp4v"}
-VIDEO_EXTS = tuple(VIDEO_CODECS)
+VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "XVID", ".mov": "mp4v"}  # container -> fourcc we write
+VIDEO_EXTS = tuple(VIDEO_CODECS)  # videos `enhance` takes and writes (same container in and out)
+# Footage we only ever read (training and calibration sources): OpenCV's FFmpeg
+# also decodes these, but we never write them.
+READABLE_VIDEO_EXTS = (*VIDEO_EXTS, ".webm", ".m4v")
 MAX_DECODE_PIXELS = 1 << 30  # OpenCV's CV_IO_MAX_IMAGE_PIXELS
 
 
@@ -152,11 +159,9 @@ class AtomicVideoWriter:
             raise UserError(f"output {path} has an unsupported video format '{ext}'; allowed: {' '.join(VIDEO_EXTS)}")
         if not path.parent.is_dir():
             raise UserError(f"output folder {path.parent} does not exist")
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=ext)
-        os.close(fd)
-        self.path, self.tmp = path, Path(tmp)
+        self.path, self.tmp = path, temp_beside(path, ext)
         fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[ext])
-        self.writer = cv2.VideoWriter(tmp, fourcc, info.fps, (info.width, info.height))
+        self.writer = cv2.VideoWriter(str(self.tmp), fourcc, info.fps, (info.width, info.height))
         if not self.writer.isOpened():
             self.tmp.unlink(missing_ok=True)
             raise UserError(f"output {path}: OpenCV cannot write '{ext}' video here")
@@ -166,8 +171,7 @@ class AtomicVideoWriter:
 
     def commit(self) -> None:
         self.writer.release()
-        os.chmod(self.tmp, 0o644)
-        os.replace(self.tmp, self.path)
+        replace_into_place(self.tmp, self.path)
 
     def abort(self) -> None:
         self.writer.release()

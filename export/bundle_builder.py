@@ -20,8 +20,8 @@ import numpy as np
 import onnxruntime as ort
 
 from calibration.quantize import crops_for_calibration, quantize_into, record_inputs
-from edge_agent.bundle import load_bundle, write_manifest
-from edge_agent.enhancer import EnhanceSettings, Enhancer
+from edge_agent.runtime.bundle import load_bundle, write_manifest
+from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer
 
 from .network import Denoiser, count_macs
 from .onnx_export import export_onnx

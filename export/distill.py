@@ -32,7 +32,7 @@ import yaml
 from torch.utils.data import DataLoader
 
 from edge_agent.progress import Progress
-from edge_agent.sampler import karras_sigmas
+from edge_agent.runtime.sampler import karras_sigmas
 
 from .dataset import NightPairs, load_split
 from .network import Denoiser, NetConfig, loss_weight

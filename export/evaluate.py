@@ -22,10 +22,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from edge_agent.bundle import load_bundle
-from edge_agent.enhancer import EnhanceSettings, Enhancer, StreamEnhancer
+from edge_agent.runtime.bundle import load_bundle
+from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer, StreamEnhancer
 from edge_agent.progress import track
-from edge_agent.sampler import SAMPLERS, karras_sigmas, seeded_noise
+from edge_agent.runtime.sampler import SAMPLERS, karras_sigmas, seeded_noise
 
 from .camera_model import CONDITIONS, degrade
 from .dataset import eval_pairs, fit_multiple, load_split
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     enhancers = build_enhancers(args)
     summary = summarise(score(enhancers, pairs))
     flick = {} if args.no_flicker else flicker(enhancers, bundle_streams(args.bundle), args.data, args.max_side)
-    from edge_agent.commands.bench import cpu_name
+    from edge_agent.measure import cpu_name
 
     meta = {"pairs": len(pairs), "frames": len({p["name"] for p in pairs}), "max_side": args.max_side,
             "machine": f"{cpu_name()}, {torch.get_num_threads()} threads, {platform.system()}",

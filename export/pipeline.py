@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edge_agent.bundle import load_bundle
+from edge_agent.runtime.bundle import load_bundle
 
 from . import sources
 from .bundle_builder import BundleSpec, build_bundle, runtime_settings, summary

@@ -30,6 +30,9 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from edge_agent.media import IMAGE_EXTS
+from edge_agent.media import READABLE_VIDEO_EXTS as VIDEO_EXTS
+
 MAX_SIDE = 1024  # larger photos are box-downscaled: cleaner and cheaper to crop
 MIN_SIDE = 200
 EVAL_FRACTION = 0.15
@@ -59,8 +62,6 @@ WALLPAPER_PHOTOS = {
 SKIMAGE_PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "grass", "gravel", "brick"]
 EVAL_VIDEO = "vtest.avi"
 TRAIN_VIDEOS = {"Megamind.avi": 12, "tree.avi": 6}  # name -> keep every n-th frame
-VIDEO_EXTS = {".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v"}
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 @dataclass(frozen=True)

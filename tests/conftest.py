@@ -33,7 +33,7 @@ def write_video(path: Path, frames: int, w: int = 96, h: int = 64, fps: float = 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch = pytest.importorskip("torch")
-    from edge_agent.sampler import karras_sigmas
+    from edge_agent.runtime.sampler import karras_sigmas
     from export.bundle_builder import BundleSpec, build_bundle
     from export.network import Denoiser, NetConfig
 

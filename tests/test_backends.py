@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_agent.backends import SessionSpec, get_backend
-from edge_agent.bundle import load_bundle
-from edge_agent.enhancer import EnhanceSettings, Enhancer
+from edge_agent.runtime.backends import SessionSpec, get_backend
+from edge_agent.runtime.bundle import load_bundle
+from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer
 from edge_agent.errors import UserError
 
 from conftest import night_image

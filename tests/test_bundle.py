@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.bundle import load_bundle, pack_archive
+from edge_agent.runtime.bundle import load_bundle, pack_archive
 from edge_agent.errors import BundleError
 
 

@@ -5,7 +5,7 @@ import json
 
 from calibration.gate import run_gate
 from calibration.recalibrate import main as recalibrate_main
-from edge_agent.bundle import load_bundle
+from edge_agent.runtime.bundle import load_bundle
 
 from conftest import night_image
 

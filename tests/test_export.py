@@ -10,8 +10,8 @@ import yaml
 
 torch = pytest.importorskip("torch")
 
-from edge_agent.backends import SessionSpec, get_backend  # noqa: E402
-from edge_agent.bundle import load_bundle  # noqa: E402
+from edge_agent.runtime.backends import SessionSpec, get_backend  # noqa: E402
+from edge_agent.runtime.bundle import load_bundle  # noqa: E402
 from export.network import Denoiser, NetConfig  # noqa: E402
 from export.onnx_export import export_onnx  # noqa: E402
 

@@ -18,7 +18,7 @@ def test_wheel_contents(tmp_path):
     top = {n.split("/")[0] for n in names}
     assert "edge_agent" in top
     assert not top & {"export", "calibration", "tests", "benchmarks"}
-    assert "edge_agent/backends/openvino_backend.py" in names
+    assert "edge_agent/runtime/backends/openvino_backend.py" in names
     shipped = ROOT / "edge_agent" / "models" / "default"
     if (shipped / "manifest.json").exists():
         for f in shipped.rglob("*"):

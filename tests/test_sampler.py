@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_agent.sampler import SAMPLERS, karras_sigmas, seeded_noise
+from edge_agent.runtime.sampler import SAMPLERS, karras_sigmas, seeded_noise
 
 
 def gaussian_denoiser(x, sigma, cond):

@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.bundle import MANIFEST, load_bundle, write_manifest
+from edge_agent.runtime.bundle import MANIFEST, load_bundle, write_manifest
 from edge_agent.errors import BundleError
 from edge_agent.media import VideoReader
-from edge_agent.temporal import TemporalFilter, TemporalSpec
+from edge_agent.runtime.temporal import TemporalFilter, TemporalSpec
 
 from conftest import ROOT
 from test_cli import run_cli

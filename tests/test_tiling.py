@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.bundle import load_bundle
-from edge_agent.enhancer import EnhanceSettings, Enhancer
-from edge_agent.tiling import TileGrid, axis_origins, tiled_denoiser
+from edge_agent.runtime.bundle import load_bundle
+from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer
+from edge_agent.runtime.tiling import TileGrid, axis_origins, tiled_denoiser
 
 from conftest import night_image
 

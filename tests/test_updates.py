@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge_agent.bundle import MANIFEST, load_bundle, pack_archive, write_manifest
+from edge_agent.runtime.bundle import MANIFEST, load_bundle, pack_archive, write_manifest
 from edge_agent.fleet import Broker as FleetBroker
 from edge_agent.fleet import push, status
 from edge_agent.model_store import ModelStore
@@ -241,7 +241,7 @@ def test_new_model_failing_frames_rolls_back(tiny_bundle, tmp_path, video_file, 
     from edge_agent.agent import Agent
     from edge_agent.camera import Frame
     from edge_agent.config import parse_config
-    from edge_agent.enhancer import Enhancer
+    from edge_agent.runtime.enhancer import Enhancer
 
     (fleet_key, _), _ = keys
     cfg = parse_config({"camera": {"source": str(video_file)}, "state_dir": str(tmp_path / "state"),

@@ -5,8 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..bundle import SIGNATURE, load_bundle, pack_archive
 from ..errors import BundleError
+from ..runtime.bundle import SIGNATURE, load_bundle, pack_archive
 from ..signing import generate_keypair, load_private_key, load_public_key, sign_bundle, verify_bundle_signature
 
 

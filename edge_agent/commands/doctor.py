@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from .. import __version__
-from ..backends import BACKEND_NAMES, get_backend
-from ..bundle import load_bundle
 from ..errors import UserError
-from .options import default_model_path
+from ..paths import default_model_path
+from ..runtime.backends import BACKEND_NAMES, get_backend
+from ..runtime.bundle import load_bundle
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..enhancer import Enhancer, StreamEnhancer
 from ..errors import UserError
-from ..forensic import CustodyRecord, enhance_with_uncertainty
 from ..media import AtomicVideoWriter, VideoReader, folder_images, kind_of, read_image, write_image
 from ..progress import Progress, track
+from ..runtime.enhancer import Enhancer, StreamEnhancer
+from ..runtime.forensic import CustodyRecord, enhance_with_uncertainty
 from .options import add_runtime_options, open_model
 
 

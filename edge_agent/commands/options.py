@@ -2,26 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import os
-from importlib import resources
 from pathlib import Path
 
-from ..backends import BACKEND_NAMES
-from ..bundle import PRECISIONS, Bundle, load_bundle
-from ..enhancer import EnhanceSettings
 from ..errors import UserError
-
-
-def default_model_path() -> Path:
-    """$EDGE_AGENT_MODEL, else the bundle installed with the package."""
-    env = os.environ.get("EDGE_AGENT_MODEL")
-    return Path(env) if env else Path(str(resources.files("edge_agent") / "models" / "default"))
-
-
-def default_cache_dir() -> Path:
-    """systemd's CacheDirectory= when run as a service, else ~/.cache."""
-    base = os.environ.get("CACHE_DIRECTORY") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base.split(":")[0]) / "edge-agent" / "compiled"
+from ..paths import default_cache_dir, default_model_path
+from ..runtime.backends import BACKEND_NAMES
+from ..runtime.bundle import PRECISIONS, Bundle, load_bundle
+from ..runtime.enhancer import EnhanceSettings
 
 
 def parse_size(text: str) -> tuple[int, int]:

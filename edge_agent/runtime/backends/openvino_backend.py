@@ -11,8 +11,8 @@ import openvino as ov
 import openvino.properties as props
 import openvino.properties.hint as hints
 
+from ...errors import BundleError, UserError, choice_error
 from ..bundle import Bundle
-from ..errors import BundleError, UserError, choice_error
 from ..sampler import Denoise
 from . import register
 from .base import SessionSpec

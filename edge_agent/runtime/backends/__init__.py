@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import UserError, choice_error
+from ...errors import UserError, choice_error
 from .base import Backend, SessionSpec
 
 # name -> module that registers it; `auto` tries them in this order.
 _MODULES = {
-    "openvino": "edge_agent.backends.openvino_backend",
-    "onnxruntime": "edge_agent.backends.onnxruntime_backend",
+    "openvino": f"{__name__}.openvino_backend",
+    "onnxruntime": f"{__name__}.onnxruntime_backend",
 }
 _REGISTRY: dict[str, Backend] = {}
 BACKEND_NAMES = ("auto", *_MODULES)
 
 
 def register(backend: Backend) -> Backend:
+    """Called by each backend module on import: the extension point for a new runtime
+    (add its module to ``_MODULES``)."""
     _REGISTRY[backend.name] = backend
     return backend
 

@@ -13,7 +13,6 @@ files (chain of custody).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .bundle import MANIFEST, atomic_write_bytes, sha256_file
+from ..fsutil import atomic_write_bytes, sha256_file
+from .bundle import MANIFEST
 from .enhancer import Enhancer, to_uint8
 
 DEFAULT_SAMPLES = 4
@@ -43,10 +43,6 @@ def enhance_with_uncertainty(enhancer: Enhancer, rgb: np.ndarray) -> tuple[np.nd
     grey = np.clip(spread * scale * 255.0, 0, 255).astype(np.uint8)
     heat = cv2.applyColorMap(grey, cv2.COLORMAP_INFERNO)[..., ::-1]
     return to_uint8(outs[0]), np.ascontiguousarray(heat)
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass

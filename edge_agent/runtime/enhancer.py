@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError, choice_error
 from .backends import SessionSpec, get_backend
 from .bundle import Bundle
-from .errors import UserError, choice_error
 from .sampler import SAMPLERS, Denoise, seeded_noise
 from .temporal import TemporalFilter
 from .tiling import TileGrid, padded_size, tiled_denoiser

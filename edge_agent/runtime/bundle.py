@@ -16,7 +16,6 @@ sha256 of every listed file and refuses a bundle with unlisted files.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import BundleError
+from ..errors import BundleError
+from ..fsutil import atomic_write_bytes, sha256_file
 from .temporal import TemporalSpec
 
 MANIFEST = "manifest.json"
@@ -36,17 +36,9 @@ PRECISIONS = ("fp32", "int8")
 MODEL_FORMATS = ("onnx", "openvino")
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class SamplerSpec:
-    name: str  # a key of edge_agent.sampler.SAMPLERS
+    name: str  # a key of edge_agent.runtime.sampler.SAMPLERS
     sigmas: dict[int, tuple[float, ...]]  # steps -> noise levels (ending in 0)
     default_steps: int
     default_seed: int
@@ -170,20 +162,6 @@ def write_manifest(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     manifest = {**manifest, "format": FORMAT, "files": files}
     atomic_write_bytes(root / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
     return manifest
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def pack_archive(root: Path, archive: Path) -> Path:

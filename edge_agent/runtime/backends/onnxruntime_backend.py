@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
+from ...errors import BundleError, choice_error
 from ..bundle import Bundle
-from ..errors import BundleError, choice_error
 from ..sampler import Denoise
 from . import register
 from .base import SessionSpec
