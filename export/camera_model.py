@@ -27,7 +27,17 @@ Everything before the tone curve happens in *linear light* (scene radiance,
 7. **Compression** — JPEG at the qualities MJPEG / H.264 streams look like
    (15-60, 4:2:0 chroma). H.264 is approximated by JPEG plus a slightly
    blurred chroma; the artefacts (blocking, smeared chroma) are the same kind.
-8. **IR monochrome** (optional) — at night many cameras switch the IR-cut
+8. **In-camera processing** (each optional, real cameras differ):
+   *Bayer mosaic and demosaicing*: the sensor records one colour per
+   photosite (RGGB) and the noise is drawn there; bilinear demosaicing then
+   spreads it over 2-3 px and mixes it between channels, which is what makes
+   night chroma noise blotchy rather than per-pixel. *ISP noise reduction*:
+   cameras smooth chroma hard (Gaussian, sigma 1.5-4 px at full strength)
+   and luma lightly, leaving low-frequency colour blotches. *Sharpening*: an
+   unsharp mask on luma (amount 0.2-1.2, radius 1 px) amplifies the remaining
+   noise and draws halos. *4:2:0 chroma*: H.264 streams keep chroma at half
+   resolution in both directions.
+9. **IR monochrome** (optional) — at night many cameras switch the IR-cut
    filter out and stream grey frames; the target is then grey as well,
    because colour cannot be recovered from an IR frame.
 
@@ -66,6 +76,10 @@ class NightParams:
     motion_blur: int = 0  # kernel length in px, 0 = none
     motion_angle: float = 0.0  # degrees
     ir_mono: bool = False
+    bayer: bool = False  # noise on an RGGB mosaic, then bilinear demosaicing
+    isp_denoise: float = 0.0  # 0..1: in-camera chroma (and light luma) smoothing
+    sharpen: float = 0.0  # unsharp-mask amount on luma, 0..1.2
+    chroma_420: bool = False  # chroma at half resolution (H.264 4:2:0)
 
 
 # Named night conditions for per-condition evaluation (fixed, not random).
@@ -77,6 +91,8 @@ CONDITIONS: dict[str, NightParams] = {
     "low_bitrate": NightParams(0.08, 1500, 3.0, 0.2, "warm_led", 0.5, 18, True),
     "motion_lowres": NightParams(0.06, 1000, 4.0, 0.3, "warm_led", 0.5, 30, True, 1.6, 7, 20.0),
     "ir_mono": NightParams(0.10, 2000, 3.0, 0.2, "neutral", 1.0, 40, ir_mono=True),
+    "cctv_isp": NightParams(0.06, 1200, 3.0, 0.2, "warm_led", 0.6, 30, True, bayer=True, isp_denoise=0.6,
+                            sharpen=0.8, chroma_420=True),
 }
 
 
@@ -97,6 +113,10 @@ def sample_params(rng: np.random.Generator) -> NightParams:
         motion_blur=int(rng.integers(3, 10)) if rng.random() < 0.2 else 0,
         motion_angle=float(rng.uniform(0, 180)),
         ir_mono=bool(rng.random() < 0.1),
+        bayer=bool(rng.random() < 0.7),
+        isp_denoise=float(rng.uniform(0.2, 1.0)) if rng.random() < 0.5 else 0.0,
+        sharpen=float(rng.uniform(0.2, 1.2)) if rng.random() < 0.5 else 0.0,
+        chroma_420=bool(rng.random() < 0.5),
     )
 
 
@@ -153,6 +173,42 @@ def _compress(rgb8: np.ndarray, p: NightParams) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+# RGGB mosaic -> RGB; OpenCV 5 names the pattern, older versions use the legacy (shifted) name
+_DEMOSAIC = getattr(cv2, "COLOR_BayerRGGB2RGB", cv2.COLOR_BayerBG2RGB)
+
+
+def mosaic(rgb: np.ndarray) -> np.ndarray:
+    """RGGB Bayer mosaic of an HxWx3 image: one value per photosite, HxWx1."""
+    m = rgb[..., 1].copy()
+    m[0::2, 0::2] = rgb[0::2, 0::2, 0]
+    m[1::2, 1::2] = rgb[1::2, 1::2, 2]
+    return m[..., None]
+
+
+def demosaic(m: np.ndarray) -> np.ndarray:
+    """Bilinear demosaicing (what cheap ISPs do) of an HxWx1 linear mosaic in 0..1."""
+    m16 = np.round(np.clip(m[..., 0], 0.0, 1.0) * 65535.0).astype(np.uint16)
+    return cv2.cvtColor(m16, _DEMOSAIC).astype(np.float64) / 65535.0
+
+
+def camera_processing(srgb: np.ndarray, p: NightParams) -> np.ndarray:
+    """ISP noise reduction, sharpening and 4:2:0 chroma on a float sRGB frame (0..1)."""
+    if not (p.isp_denoise or p.sharpen or p.chroma_420):
+        return srgb
+    ycc = cv2.cvtColor(srgb.astype(np.float32), cv2.COLOR_RGB2YCrCb)
+    if p.isp_denoise:
+        ycc[..., 1:] = cv2.GaussianBlur(ycc[..., 1:], (0, 0), 1.5 + 2.5 * p.isp_denoise)
+        smooth = cv2.GaussianBlur(ycc[..., 0], (0, 0), 0.8)
+        ycc[..., 0] += 0.6 * p.isp_denoise * (smooth - ycc[..., 0])
+    if p.sharpen:
+        ycc[..., 0] += p.sharpen * (ycc[..., 0] - cv2.GaussianBlur(ycc[..., 0], (0, 0), 1.0))
+    if p.chroma_420:
+        h, w = ycc.shape[:2]
+        half = cv2.resize(ycc[..., 1:], (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+        ycc[..., 1:] = cv2.resize(half, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB), 0.0, 1.0).astype(np.float64)
+
+
 def to_grey(rgb: np.ndarray) -> np.ndarray:
     """Luma replicated to three channels (used for IR frames and their targets)."""
     y = rgb @ np.array([0.299, 0.587, 0.114], dtype=rgb.dtype)
@@ -178,10 +234,13 @@ def degrade(clean_rgb8: np.ndarray, p: NightParams, rng: np.random.Generator) ->
     if p.downscale > 1.0:
         small = (max(1, round(w / p.downscale)), max(1, round(h / p.downscale)))
         lin = cv2.resize(lin, small, interpolation=cv2.INTER_AREA)
-    noisy = sensor_noise(lin * p.exposure, p, rng)
+    if p.bayer and not p.ir_mono:
+        noisy = demosaic(sensor_noise(mosaic(lin * p.exposure), p, rng))
+    else:
+        noisy = sensor_noise(lin * p.exposure, p, rng)
     if p.ir_mono:  # IR sensors read out one luminance value per pixel
         noisy = np.repeat(noisy[..., :1], 3, axis=-1)
-    night8 = np.round(linear_to_srgb(noisy) * 255.0).astype(np.uint8)
+    night8 = np.round(camera_processing(linear_to_srgb(noisy), p) * 255.0).astype(np.uint8)
     if p.jpeg_quality > 0:
         night8 = _compress(night8, p)
     if night8.shape[:2] != (h, w):

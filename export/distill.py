@@ -34,9 +34,9 @@ from torch.utils.data import DataLoader
 from edge_agent.progress import Progress
 from edge_agent.runtime.sampler import karras_sigmas
 
-from .dataset import NightPairs, load_split
+from .dataset import NightPairs, ReplayBatches, load_split
 from .network import Denoiser, NetConfig, loss_weight
-from .train import StopRequest, describe_hardware, optimise
+from .train import StopRequest, describe_hardware, optimise, use_bf16
 
 
 @dataclass
@@ -56,6 +56,11 @@ class DistillConfig:
     data_weight: float = 0.5
     checkpoint_every: int = 250
     seed: int = 1
+    print_fraction: float = 0.0  # see TrainConfig: the same data recipe as the teacher's
+    replay_pool: int = 0
+    replay_fresh: int = 2
+    threads: int = 0
+    bf16: str = "auto"
 
     @classmethod
     def load(cls, path: Path) -> "DistillConfig":
@@ -109,8 +114,15 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     torch.manual_seed(cfg.seed + step)
     schedules = {k: torch.tensor(v, dtype=torch.float32) for k, v in cfg.schedules().items()}
     ks = list(schedules)
-    data = NightPairs(load_split(Path(cfg.data), "train"), cfg.crop, seed=cfg.seed * 7919 + step)
-    loader = iter(DataLoader(data, batch_size=cfg.batch))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    data = NightPairs(load_split(Path(cfg.data), "train"), cfg.crop, seed=cfg.seed * 7919 + step,
+                      print_fraction=cfg.print_fraction)
+    if cfg.replay_pool:
+        loader = ReplayBatches(iter(data), cfg.replay_pool, cfg.replay_fresh, cfg.batch, seed=cfg.seed + step)
+    else:
+        loader = iter(DataLoader(data, batch_size=cfg.batch))
+    bf16 = use_bf16(cfg, torch.device("cpu"))
     # each resumed segment records its own config: a recipe changed mid-run stays reproducible
     segment = {"hardware": describe_hardware(torch.device("cpu")), "start_step": step,
                "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.__dict__.items()}}
@@ -138,11 +150,12 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
             i = rng.integers(len(sched) - 1)
             s0[j], s2[j] = sched[i], sched[i + 1]
         x = x0 + torch.randn_like(x0) * s0.view(-1, 1, 1, 1)
-        with torch.no_grad():
-            x_teacher = heun_two_substeps(teacher, x, s0, s2, night)
-            r = (s2 / s0).view(-1, 1, 1, 1)
-            target = (x_teacher - r * x) / (1 - r)
-        denoised = student(x, s0, night)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            x_teacher = heun_two_substeps(teacher, x, s0, s2, night).float()
+        r = (s2 / s0).view(-1, 1, 1, 1)
+        target = (x_teacher - r * x) / (1 - r)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            denoised = student(x, s0, night).float()
         w = loss_weight(s0).view(-1, 1, 1, 1)
         loss = (w * (denoised - target) ** 2).mean() + cfg.data_weight * (w * (denoised - x0) ** 2).mean()
         optimise(loss, student, ema, opt, cfg.ema_decay)

@@ -39,6 +39,8 @@ class NetConfig:
     blocks: list[int] = field(default_factory=lambda: [2, 2, 2])
     emb_dim: int = 64
     refine: int = 0  # channels of a full-resolution refinement stage after the U-Net (0: none)
+    global_branch: int = 0  # width of the whole-frame branch (exposure, cast, noise level; 0: none)
+    exposure_norm: bool = False  # also feed the night frame gained to a fixed mean brightness
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,6 +102,50 @@ class FullResRefine(nn.Module):
         return coarse + self.conv_out(h)
 
 
+LUMA = (0.2126, 0.7152, 0.0722)
+TARGET_MEAN = 0.18  # linear mean of a normal exposure (mid-grey)
+
+
+def exposure_normalise(cond01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The night frame gained (in linear light) to a normal mean brightness.
+
+    Why: a night frame's exposure is ambiguous and differs from camera to
+    camera (auto-exposure, gain); handing the network a view at a fixed mean
+    brightness makes one model span very dark to dusk and other camera
+    pipelines. Returns the gained frame in [0, 1] and log(gain) per image."""
+    lin = cond01.clamp(0.0, 1.0) ** 2.2
+    luma = sum(lin[:, i:i + 1] * w for i, w in enumerate(LUMA))
+    gain = (TARGET_MEAN / (luma.mean(dim=(2, 3), keepdim=True) + 1e-3)).clamp(1.0, 64.0)
+    return (lin * gain).clamp(0.0, 1.0) ** (1 / 2.2), gain.log()
+
+
+class FrameContext(nn.Module):
+    """Whole-frame statistics as an embedding added to the noise embedding.
+
+    Why: colour cast, exposure and noise level are properties of the whole
+    frame, not of a 100-px neighbourhood; low-frequency chroma blotches can
+    only be told from a cast with that context (the illumination estimator
+    of Retinex-style networks plays this role). Cheap: two strided convs at
+    1/8 resolution, a global mean, per-channel noise and brightness
+    statistics, an MLP. Its output layer starts at zero (a neutral start)."""
+
+    def __init__(self, width: int, emb_dim: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(6, width, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=2, padding=1)
+        self.mlp = nn.Sequential(nn.Linear(width + 7, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        nn.init.zeros_(self.mlp[2].weight)
+        nn.init.zeros_(self.mlp[2].bias)
+
+    def forward(self, cond01: torch.Tensor, gained01: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
+        small = F.avg_pool2d(torch.cat([cond01, gained01], dim=1), 8) * 2 - 1
+        feat = F.silu(self.conv2(F.silu(self.conv1(small)))).mean(dim=(2, 3))
+        local_mean = F.avg_pool2d(cond01, 3, stride=1, padding=1, count_include_pad=False)
+        noise = (cond01 - local_mean).abs().mean(dim=(2, 3)) * 10  # per-channel noise (and texture) level
+        stats = torch.cat([feat, noise, log_gain.flatten(1) / 4, cond01.mean(dim=(2, 3))], dim=1)
+        return self.mlp(stats)
+
+
 class UNet(nn.Module):
     """F(c_in x, y, c_noise): input 3 + 3 channels, output 3 channels."""
 
@@ -113,7 +159,9 @@ class UNet(nn.Module):
             FourierNoiseEmbedding(cfg.emb_dim), nn.Linear(cfg.emb_dim, cfg.emb_dim), nn.SiLU(),
             nn.Linear(cfg.emb_dim, cfg.emb_dim), nn.SiLU(),
         )
-        self.stem = nn.Conv2d(6 * f * f, ch[0], 3, padding=1)
+        inputs = 9 if cfg.exposure_norm else 6  # x, night frame (and its gained view)
+        self.stem = nn.Conv2d(inputs * f * f, ch[0], 3, padding=1)
+        self.context = FrameContext(cfg.global_branch, cfg.emb_dim) if cfg.global_branch else None
         self.down_blocks = nn.ModuleList()
         self.downs = nn.ModuleList()
         for level, (c, n) in enumerate(zip(ch, cfg.blocks)):
@@ -132,7 +180,15 @@ class UNet(nn.Module):
 
     def forward(self, x_in: torch.Tensor, cond: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
         emb = self.embed(c_noise)
-        h = self.stem(self.unshuffle(torch.cat([x_in, cond], dim=1)))
+        inputs = [x_in, cond]
+        if self.cfg.exposure_norm or self.context is not None:
+            cond01 = (cond + 1) / 2
+            gained01, log_gain = exposure_normalise(cond01)
+            if self.cfg.exposure_norm:
+                inputs.append(gained01 * 2 - 1)
+            if self.context is not None:
+                emb = emb + self.context(cond01, gained01, log_gain)
+        h = self.stem(self.unshuffle(torch.cat(inputs, dim=1)))
         skips = []
         for level, blocks in enumerate(self.down_blocks):
             for block in blocks:

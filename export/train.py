@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 
 from edge_agent.progress import Progress
 
-from .dataset import NightPairs, load_split
+from .dataset import NightPairs, ReplayBatches, load_split
 from .network import Denoiser, NetConfig, loss_weight
 
 
@@ -54,6 +54,11 @@ class TrainConfig:
     seed: int = 0
     compile: bool = False
     threads: int = 0  # torch intra-op threads on CPU (0 = torch's default)
+    bf16: str = "auto"  # bf16 autocast: on, off, or auto (CUDA, or a CPU with AMX / AVX-512 BF16)
+    edge_weight: float = 0.0  # L1 on image gradients of the denoised frame (L2 alone smooths edges and print)
+    print_fraction: float = 0.0
+    replay_pool: int = 0  # >0: draw batches from a pool of this many degraded pairs (dataset.ReplayBatches) ...
+    replay_fresh: int = 2  # ... replacing this many per step (the camera model is as slow as a CPU step)  # share of crops with rendered print (text, codes) pasted in before the night
     init_from: str = ""  # start from this checkpoint's weights when <out>/last.pt does not exist yet;
     # the network may add stages that start as the identity (e.g. net.refine), nothing else may differ
 
@@ -74,12 +79,41 @@ def sample_sigmas(cfg: TrainConfig, n: int, device: torch.device) -> torch.Tenso
     return torch.where(pick, uniform, lognormal)
 
 
-def edm_loss(model: torch.nn.Module, clean: torch.Tensor, night: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+def gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of horizontal and vertical image gradients."""
+    dx = (a[..., :, 1:] - a[..., :, :-1]) - (b[..., :, 1:] - b[..., :, :-1])
+    dy = (a[..., 1:, :] - a[..., :-1, :]) - (b[..., 1:, :] - b[..., :-1, :])
+    return dx.abs().mean() + dy.abs().mean()
+
+
+def edm_loss(model: torch.nn.Module, clean: torch.Tensor, night: torch.Tensor, sigma: torch.Tensor,
+             edge_weight: float = 0.0) -> torch.Tensor:
+    """EDM's weighted L2 on the denoised frame, plus an optional gradient-L1
+    term: at the large sigmas a few-step sampler starts from, L2 alone
+    learns the blurred mean of plausible frames and erases small print."""
     x0 = clean * 2 - 1
     noisy = x0 + torch.randn_like(x0) * sigma[:, None, None, None]
-    denoised = model(noisy, sigma, night)
-    per_pixel = (denoised.float() - x0) ** 2
-    return (loss_weight(sigma)[:, None, None, None] * per_pixel).mean()
+    denoised = model(noisy, sigma, night).float()
+    loss = (loss_weight(sigma)[:, None, None, None] * (denoised - x0) ** 2).mean()
+    if edge_weight:
+        loss = loss + edge_weight * gradient_l1(denoised, x0)
+    return loss
+
+
+def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
+    """bf16 autocast where the hardware runs it natively (measured with export.train_speed)."""
+    if cfg.bf16 in ("on", "off"):
+        return cfg.bf16 == "on"
+    return device.type == "cuda" or cpu_has_fast_bf16()
+
+
+def cpu_has_fast_bf16() -> bool:
+    """AMX or AVX-512 BF16: where bf16 autocast speeds up a CPU (elsewhere it slows it down)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def describe_hardware(device: torch.device) -> str:
@@ -187,8 +221,13 @@ def train(cfg: TrainConfig, max_minutes: float | None = None, quiet: bool = Fals
     train_model = torch.compile(model) if cfg.compile else model
     if world > 1:
         train_model = torch.nn.parallel.DistributedDataParallel(train_model, device_ids=[device.index] if cuda else None)
-    data = NightPairs(load_split(Path(cfg.data), "train"), cfg.crop, seed=cfg.seed * 1_000_003 + step)
-    loader = iter(DataLoader(data, batch_size=cfg.batch, num_workers=cfg.workers, pin_memory=cuda))
+    data = NightPairs(load_split(Path(cfg.data), "train"), cfg.crop, seed=cfg.seed * 1_000_003 + step,
+                      print_fraction=cfg.print_fraction)
+    bf16 = use_bf16(cfg, device)
+    if cfg.replay_pool:
+        loader = ReplayBatches(iter(data), cfg.replay_pool, cfg.replay_fresh, cfg.batch, seed=cfg.seed + step)
+    else:
+        loader = iter(DataLoader(data, batch_size=cfg.batch, num_workers=cfg.workers, pin_memory=cuda))
     segment = {"hardware": describe_hardware(device), "start_step": step, "seconds": 0.0,  # and its own config:
                "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.__dict__.items()}}
     history.append(segment)
@@ -214,8 +253,8 @@ def train(cfg: TrainConfig, max_minutes: float | None = None, quiet: bool = Fals
         sigma = sample_sigmas(cfg, clean.shape[0], device)
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg, step, opt_start)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-            loss = edm_loss(train_model, clean, night, sigma)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = edm_loss(train_model, clean, night, sigma, cfg.edge_weight)
         optimise(loss, model, ema, opt, cfg.ema_decay)
         step += 1
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()

@@ -63,3 +63,67 @@ def test_sampled_parameters_cover_the_night_range():
     assert {d.lamp for d in draws} == {"neutral", "sodium", "warm_led", "cool_led"}
     assert any(d.ir_mono for d in draws) and any(d.motion_blur for d in draws) and any(d.downscale > 1 for d in draws)
     assert 15 <= min(d.jpeg_quality for d in draws if d.jpeg_quality) and max(d.jpeg_quality for d in draws) <= 60
+
+
+def test_bayer_mosaic_and_demosaic_keep_a_flat_colour():
+    from export.camera_model import demosaic, mosaic
+
+    flat = np.empty((16, 16, 3))
+    flat[:] = (0.8, 0.4, 0.1)
+    m = mosaic(flat)
+    assert m.shape == (16, 16, 1)
+    assert m[0, 0, 0] == 0.8 and m[0, 1, 0] == 0.4 and m[1, 0, 0] == 0.4 and m[1, 1, 0] == 0.1  # RGGB
+    assert np.allclose(demosaic(m)[4:-4, 4:-4], (0.8, 0.4, 0.1), atol=1e-4)
+
+
+def _neighbour_correlation(noise: np.ndarray) -> float:
+    a, b = noise[:, :-1].ravel(), noise[:, 1:].ravel()
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def test_demosaiced_noise_is_spatially_correlated_and_mixes_channels():
+    """Per-pixel sensor noise is white; after demosaicing it spreads over
+    neighbours (the blotchy look of real night CCTV). Measured on the
+    noise itself (reading minus signal), independently of the variance law."""
+    p = NightParams(full_well=500, read_noise=4.0, row_noise=0.0)
+    signal = np.full((256, 256, 3), 0.05)
+    white = sensor_noise(signal, p, np.random.default_rng(0)) - 0.05
+    from export.camera_model import demosaic, mosaic
+
+    bayer = demosaic(sensor_noise(mosaic(signal), p, np.random.default_rng(0))) - 0.05
+    assert abs(_neighbour_correlation(white[..., 1])) < 0.02
+    assert _neighbour_correlation(bayer[..., 0]) > 0.3  # red is interpolated from every other photosite
+    r, b = bayer[8:-8, 8:-8, 0].ravel(), bayer[8:-8, 8:-8, 2].ravel()
+    assert abs(np.corrcoef(r, b)[0, 1]) < 0.1  # and R and B come from different photosites
+
+
+def test_isp_stages_do_what_cameras_do():
+    rng = np.random.default_rng(5)
+    srgb = np.clip(0.4 + rng.normal(0, 0.08, (128, 128, 3)), 0, 1)
+    from export.camera_model import camera_processing
+    import cv2
+
+    def chroma_var(img):
+        return cv2.cvtColor(img.astype(np.float32), cv2.COLOR_RGB2YCrCb)[..., 1:].var()
+
+    def luma_hf(img):
+        y = cv2.cvtColor(img.astype(np.float32), cv2.COLOR_RGB2YCrCb)[..., 0]
+        return float(np.abs(np.diff(y, axis=1)).mean())
+
+    assert camera_processing(srgb, NightParams()) is srgb  # every stage off: untouched
+    assert chroma_var(camera_processing(srgb, NightParams(isp_denoise=1.0))) < 0.2 * chroma_var(srgb)
+    assert luma_hf(camera_processing(srgb, NightParams(sharpen=1.0))) > 1.3 * luma_hf(srgb)
+    sub = camera_processing(srgb, NightParams(chroma_420=True))
+    ycc_in = cv2.cvtColor(srgb.astype(np.float32), cv2.COLOR_RGB2YCrCb)
+    ycc_out = cv2.cvtColor(sub.astype(np.float32), cv2.COLOR_RGB2YCrCb)
+    assert np.abs(ycc_out[..., 0] - ycc_in[..., 0]).mean() < 0.01  # luma kept
+    assert ycc_out[..., 1:].var() < 0.5 * ycc_in[..., 1:].var()  # chroma at half resolution
+
+
+def test_every_condition_renders_and_the_isp_condition_uses_the_new_stages():
+    clean = np.random.default_rng(3).integers(0, 255, (64, 96, 3), dtype=np.uint8)
+    for name, p in CONDITIONS.items():
+        night, target = degrade(clean, p, np.random.default_rng(1))
+        assert night.shape == clean.shape and night.dtype == np.uint8, name
+    isp = CONDITIONS["cctv_isp"]
+    assert isp.bayer and isp.chroma_420 and isp.isp_denoise > 0 and isp.sharpen > 0

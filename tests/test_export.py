@@ -20,10 +20,13 @@ from test_training import TINY_NET, dataset  # noqa: E402,F401
 PARITY_ATOL = 1e-4
 
 
-@pytest.mark.parametrize("refine", [0, 4], ids=["unet", "unet+full-res-refine"])
-def test_torch_onnxruntime_openvino_agree(tmp_path, refine):
+V2_PARTS = {"global_branch": 8, "exposure_norm": True}
+
+
+@pytest.mark.parametrize("extra", [{}, {"refine": 4}, V2_PARTS], ids=["unet", "unet+full-res-refine", "v2-context"])
+def test_torch_onnxruntime_openvino_agree(tmp_path, extra):
     torch.manual_seed(1)
-    model = Denoiser(NetConfig(**TINY_NET, refine=refine))
+    model = Denoiser(NetConfig(**TINY_NET, **extra))
     with torch.no_grad():
         for p in model.parameters():
             if p.abs().max() == 0:

@@ -67,6 +67,41 @@ def test_tiny_teacher_trains_resumes_and_distils(dataset, tmp_path):
     assert all(0 <= s["all"]["ssim"] <= 1 for s in summary.values())
 
 
+def test_v2_recipe_trains_with_replay_print_and_bf16_then_distils(dataset, tmp_path):
+    """The v2 recipe's parts together: context branch and exposure-normalised
+    input, batches from the replay pool, print pasted into crops, edge loss,
+    bf16 autocast; the student distils from it with the same data recipe."""
+    net = {**TINY_NET, "global_branch": 8, "exposure_norm": True}
+    cfg = TrainConfig(data=str(dataset), out=str(tmp_path / "t"), net=net, iterations=3, batch=2, crop=64,
+                      lr_warmup=1, replay_pool=4, replay_fresh=1, print_fraction=0.5, edge_weight=0.5, bf16="on",
+                      threads=1)
+    state = torch.load(train(cfg, quiet=True), weights_only=False)
+    assert state["step"] == 3 and state["net"]["global_branch"] == 8
+    assert all(torch.isfinite(v).all() for v in state["ema"].values() if v.is_floating_point())
+    dcfg = DistillConfig(data=str(dataset), teacher=str(tmp_path / "t" / "last.pt"), out=str(tmp_path / "s"),
+                         steps=(2,), iterations=2, batch=2, crop=64, replay_pool=4, print_fraction=0.5, bf16="on")
+    student = torch.load(distill(dcfg), weights_only=False)
+    assert student["step"] == 2 and set(student["schedules"]) == {2}
+
+
+def test_replay_batches_refresh_the_pool_and_keep_pairs_aligned():
+    from export.dataset import ReplayBatches
+
+    def pairs():
+        i = 0
+        while True:
+            i += 1
+            night = torch.full((3, 4, 4), float(i))
+            yield night, night * 2  # the clean frame of pair i is 2 i everywhere
+    batches = ReplayBatches(pairs(), pool=6, fresh=2, batch=3, seed=0)
+    seen = set()
+    for _ in range(20):
+        night, clean = next(batches)
+        assert night.shape == (3, 3, 4, 4) and torch.equal(clean, night * 2)  # flips/transposes hit both alike
+        seen |= set(night[:, 0, 0, 0].tolist())
+    assert max(seen) > 6  # fresh pairs entered the pool
+
+
 def test_teacher_grows_a_full_resolution_stage_from_a_checkpoint(dataset, tmp_path):
     """Stage 2 of the teacher recipe: a trained coarse network gains the
     refinement stage, starts exactly where it was, and trains on cumulatively."""

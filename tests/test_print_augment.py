@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import numpy as np
+
+from export.print_augment import paste_print, random_string, render_code, render_text
+
+
+def test_paste_is_deterministic_and_changes_only_a_patch():
+    frame = np.full((192, 192, 3), 90, np.uint8)
+    a = paste_print(frame, np.random.default_rng(4))
+    b = paste_print(frame, np.random.default_rng(4))
+    assert np.array_equal(a, b) and a.shape == frame.shape and a.dtype == np.uint8
+    changed = np.any(a != frame, axis=-1)
+    assert 0 < changed.mean() < 0.9
+
+
+def test_rendered_codes_decode_and_text_has_contrast():
+    import cv2
+
+    decoded = 0
+    for seed in range(8):
+        code = render_code(np.random.default_rng(seed))
+        big = cv2.resize((code * 255).astype(np.uint8), None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)
+        decoded += bool(cv2.QRCodeDetector().detectAndDecode(big)[0])
+        patch = render_text(np.random.default_rng(seed))
+        assert patch.max() - patch.min() > 0.1
+    assert decoded >= 5, f"only {decoded} of 8 rendered codes decode even before any degradation"
+    assert all(random_string(np.random.default_rng(s)).strip() for s in range(50))
+
+
+def test_big_patches_are_shrunk_to_fit_small_crops():
+    out = paste_print(np.zeros((40, 40, 3), np.uint8), np.random.default_rng(0))
+    assert out.shape == (40, 40, 3)
