@@ -23,8 +23,8 @@ from benchmarks.local_broker import start_broker
 from edge_agent.runtime.bundle import MANIFEST, load_bundle, pack_archive, write_manifest
 from edge_agent.measure import cpu_name, night_frame
 from edge_agent.paths import default_model_path
-from edge_agent.fleet import Broker, push
-from edge_agent.signing import generate_keypair, load_private_key, sign_bundle
+from edge_agent.updates.fleet import Broker, push
+from edge_agent.updates.signing import generate_keypair, load_private_key, sign_bundle
 
 
 def _version(src: Path, dst: Path, code: int, key: Path) -> Path:

@@ -6,7 +6,7 @@ import time
 
 import cv2
 
-from edge_agent.camera import LatestFrameCamera
+from edge_agent.agent.camera import LatestFrameCamera
 from edge_agent.config import CameraConfig
 
 from conftest import night_image, write_video

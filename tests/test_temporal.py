@@ -130,8 +130,8 @@ def test_the_shipped_model_on_a_static_video_flickers_less_with_the_filter(tmp_p
 def test_the_agent_keeps_one_stream_and_restarts_it_where_the_stream_breaks(tiny_bundle, video_file, tmp_path):
     import time
 
-    from edge_agent.agent import Agent
-    from edge_agent.camera import Frame
+    from edge_agent.agent.loop import Agent
+    from edge_agent.agent.camera import Frame
     from edge_agent.config import parse_config
 
     cfg = parse_config({"camera": {"source": str(video_file)}, "state_dir": str(tmp_path / "state"),

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from edge_agent.runtime.bundle import MANIFEST, load_bundle, pack_archive, write_manifest
-from edge_agent.fleet import Broker as FleetBroker
-from edge_agent.fleet import push, status
-from edge_agent.model_store import ModelStore
-from edge_agent.signing import generate_keypair, load_private_key, sign_bundle
+from edge_agent.updates.fleet import Broker as FleetBroker
+from edge_agent.updates.fleet import push, status
+from edge_agent.updates.store import ModelStore
+from edge_agent.updates.signing import generate_keypair, load_private_key, sign_bundle
 
 from mqtt_fixtures import Recorder
 from test_agent import BASE, DEVICE, agent_config, start_agent
@@ -64,7 +64,7 @@ def push_raw(bundle: Path, fleet, **kw):
     sender could offer, so that the box's checks are the ones tested."""
     import types
 
-    from edge_agent import fleet as fleet_module
+    from edge_agent.updates import fleet as fleet_module
     real_load = fleet_module.load_bundle
     fleet_module.load_bundle = lambda p, verify=True: types.SimpleNamespace(root=Path(p))
     try:
@@ -156,7 +156,7 @@ def test_each_refusal_keeps_the_running_model(box, tiny_bundle, tmp_path, keys, 
         archive = pack_archive(bundle, tmp_path / "b.tar")
         full = archive.read_bytes()
         good_size = len(full)
-        from edge_agent import fleet as fleet_module
+        from edge_agent.updates import fleet as fleet_module
         real_build = fleet_module.build_offer
 
         def build_then_truncate(*args, **kw):
@@ -238,8 +238,8 @@ def test_new_model_failing_frames_rolls_back(tiny_bundle, tmp_path, video_file, 
     """Fault injection: the new model raises on every frame after its swap."""
     import numpy as np
 
-    from edge_agent.agent import Agent
-    from edge_agent.camera import Frame
+    from edge_agent.agent.loop import Agent
+    from edge_agent.agent.camera import Frame
     from edge_agent.config import parse_config
     from edge_agent.runtime.enhancer import Enhancer
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import BundleError
 from ..runtime.bundle import SIGNATURE, load_bundle, pack_archive
-from ..signing import generate_keypair, load_private_key, load_public_key, sign_bundle, verify_bundle_signature
+from ..updates.signing import generate_keypair, load_private_key, load_public_key, sign_bundle, verify_bundle_signature
 
 
 def register(sub: argparse._SubParsersAction) -> None:

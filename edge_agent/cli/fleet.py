@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..errors import UserError
-from ..fleet import Broker, push, status
+from ..updates.fleet import Broker, push, status
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..agent import run_agent
+    from ..agent.loop import run_agent
 
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     return run_agent(args.config, args.max_frames)

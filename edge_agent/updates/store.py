@@ -20,8 +20,8 @@ import os
 import shutil
 from pathlib import Path
 
-from .errors import BundleError
-from .runtime.bundle import Bundle, load_bundle
+from ..errors import BundleError
+from ..runtime.bundle import Bundle, load_bundle
 
 log = logging.getLogger("edge_agent.model_store")
 

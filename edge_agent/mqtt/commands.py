@@ -19,7 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import CommandError, UserError
+from ..errors import CommandError, UserError
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 RAW_SWITCH = {b"ON": True, b"OFF": False, b"on": True, b"off": False}

@@ -25,7 +25,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from .config import MqttConfig
+from ..config import MqttConfig
 
 log = logging.getLogger("edge_agent.mqtt")
 MAX_QUEUED = 200

@@ -19,8 +19,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .config import CameraConfig
-from .media import IMAGE_EXTS, quiet_native_stderr, read_image
+from ..config import CameraConfig
+from ..media import IMAGE_EXTS, quiet_native_stderr, read_image
 
 STREAM_TIMEOUT_MS = 5000
 FOLDER_FPS = 5.0

@@ -21,9 +21,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .errors import BundleError, UserError
-from .fsutil import atomic_write_bytes
-from .runtime.bundle import MANIFEST, SIGNATURE
+from ..errors import BundleError, UserError
+from ..fsutil import atomic_write_bytes
+from ..runtime.bundle import MANIFEST, SIGNATURE
 
 
 def key_id(public: Ed25519PublicKey) -> str:

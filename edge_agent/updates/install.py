@@ -27,12 +27,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import CommandError, UserError
-from .fsutil import sha256_file
-from .media import read_image
-from .model_store import ModelStore
-from .runtime.bundle import MANIFEST, Bundle, load_bundle, parse_manifest, unpack_archive
-from .runtime.enhancer import EnhanceSettings, Enhancer
+from ..errors import CommandError, UserError
+from ..fsutil import sha256_file
+from ..media import read_image
+from .store import ModelStore
+from ..runtime.bundle import MANIFEST, Bundle, load_bundle, parse_manifest, unpack_archive
+from ..runtime.enhancer import EnhanceSettings, Enhancer
 from .signing import load_public_key, verify_signature
 
 CHUNK_TIMEOUT_S = 120.0

@@ -22,19 +22,19 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .agent_commands import CommandRouter
+from ..mqtt.commands import CommandRouter
 from .camera import Frame, LatestFrameCamera
-from .config import AgentConfig, load_config
-from .discovery import discovery_messages
-from .errors import CommandError
+from ..config import AgentConfig, load_config
+from ..mqtt.discovery import discovery_messages
+from ..errors import CommandError
 from .health import CpuMeter, RollingStats, load_average, rss_mb, temperature_c
-from .model_store import ModelStore
-from .mqtt_link import Incoming, MqttLink
-from .paths import default_cache_dir, default_model_path
-from .runtime.enhancer import EnhanceSettings, Enhancer, StreamEnhancer
+from ..updates.store import ModelStore
+from ..mqtt.link import Incoming, MqttLink
+from ..paths import default_cache_dir, default_model_path
+from ..runtime.enhancer import EnhanceSettings, Enhancer, StreamEnhancer
 from .segments import SegmentStore
-from .systemd_notify import notify, watchdog_interval_s
-from .updater import Offer, UpdateJob, check_offer
+from .systemd import notify, watchdog_interval_s
+from ..updates.install import Offer, UpdateJob, check_offer
 
 log = logging.getLogger("edge_agent")
 EXIT_RESTART = 75  # EX_TEMPFAIL: systemd's Restart=on-failure brings the agent back

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__
+from .. import __version__
 
 SENSORS = {  # health key -> (name, unit, device_class)
     "processed_fps": ("Processed FPS", "fps", None),

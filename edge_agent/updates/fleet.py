@@ -15,11 +15,11 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from .errors import UserError
-from .fsutil import sha256_file
-from .runtime.bundle import MANIFEST, SIGNATURE, load_bundle, pack_archive
+from ..errors import UserError
+from ..fsutil import sha256_file
+from ..runtime.bundle import MANIFEST, SIGNATURE, load_bundle, pack_archive
 from .signing import load_private_key
-from .updater import downgrade_statement
+from .install import downgrade_statement
 
 CHUNK_BYTES = 100_000  # under the 128 KB message limit many brokers and gateways use
 FINAL_STAGES = ("installed", "refused", "rolled back")
