@@ -55,8 +55,8 @@ def quick_metrics(student: Path, data: Path, schedules: dict[int, list[float]], 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Train, distil, export, quantise and bundle the night-CCTV student.")
-    ap.add_argument("--teacher-config", type=Path, default=Path("export/configs/teacher_cpu.yaml"))
-    ap.add_argument("--student-config", type=Path, default=Path("export/configs/student_cpu.yaml"))
+    ap.add_argument("--teacher-config", type=Path, default=Path("export/configs/teacher_v2_cpu.yaml"))
+    ap.add_argument("--student-config", type=Path, default=Path("export/configs/student_v2_cpu.yaml"))
     ap.add_argument("--teacher-minutes", type=float, default=None)
     ap.add_argument("--student-minutes", type=float, default=None)
     ap.add_argument("--skip-training", action="store_true", help="bundle the checkpoints as they are")
