@@ -40,7 +40,7 @@ JUDGE_DIR = Path(os.environ.get("EDGE_AGENT_JUDGES", Path.home() / ".cache" / "e
 IOU_MATCH = 0.5
 HOG_PARAMS = {"winStride": (8, 8), "padding": (8, 8), "scale": 1.05}
 TEXT_CAP_PX = 32  # crops are upscaled so glyphs are this tall for Tesseract
-QR_MODULE_PX = 6  # ... and QR modules this wide for the QR detector
+QR_MODULE_PX = (6, 4, 8)  # ... and QR modules this wide for the QR detector (tried in turn)
 PLATE_FORM = re.compile(f"[{LETTERS}]{{2}}[{DIGITS}]{{2}}[{LETTERS}]{{3}}")  # what a plate reader accepts
 
 _HOG_WORKER = r"""
@@ -186,16 +186,19 @@ def read_text(rgb: np.ndarray, target: PrintTarget) -> str:
 
 def read_qr(rgb: np.ndarray, target: PrintTarget) -> str:
     """OpenCV QRCodeDetector's reading of one code (upscaled grey crop); '' if none."""
-    margin = int(round(3 * target.size_px)) + 2
+    margin = int(round(4 * target.size_px)) + 4  # the quiet zone is 4 modules
     grey = cv2.cvtColor(np.ascontiguousarray(_crop(rgb, target, margin)), cv2.COLOR_RGB2GRAY)
-    f = QR_MODULE_PX / target.size_px
-    big = cv2.resize(grey, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
-    big = cv2.copyMakeBorder(big, 24, 24, 24, 24, cv2.BORDER_REPLICATE)
-    try:
-        text, _, _ = cv2.QRCodeDetector().detectAndDecode(big)
-    except cv2.error:
-        text = ""
-    return text or ""
+    for module in QR_MODULE_PX:  # a few zooms, as a person would try; the code's checksum guards each read
+        f = module / target.size_px
+        big = cv2.resize(grey, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
+        big = cv2.copyMakeBorder(big, 24, 24, 24, 24, cv2.BORDER_REPLICATE)
+        try:
+            text, _, _ = cv2.QRCodeDetector().detectAndDecode(big)
+        except cv2.error:
+            text = ""
+        if text:
+            return text
+    return ""
 
 
 def verdict(target: PrintTarget, read: str) -> str:

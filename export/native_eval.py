@@ -178,9 +178,11 @@ def vtest_indices(total: int, n: int) -> list[int]:
 
 
 def hd_frame(rgb: np.ndarray) -> np.ndarray:
-    """A 1280x720 frame of a larger photo: 16:9 centre crop, then area-resized to 720p if larger."""
+    """A 1280x720 frame of a photo at least that large: 16:9 centre crop, area-resized to 720p when much larger."""
     h, w = rgb.shape[:2]
     ch, cw = (h, int(h * 16 / 9)) if w * 9 >= h * 16 else (int(w * 9 / 16), w)
+    if cw < HD[0] * 1.1:  # at most 10% larger than 720p: crop to exactly 1280x720, no resampling at all
+        ch, cw = HD[1], HD[0]
     y, x = (h - ch) // 2, (w - cw) // 2
     crop = rgb[y:y + ch, x:x + cw]
     return np.ascontiguousarray(cv2.resize(crop, HD, interpolation=cv2.INTER_AREA) if cw != HD[0] else crop)
@@ -218,8 +220,9 @@ class Frames:
     vtest_total: int
 
 
-def load_frames(plan: Plan, data: Path, debs: Path) -> Frames:
-    video = vtest_path(debs)
+def load_frames(plan: Plan, data: Path, debs: Path, video: Path | None = None) -> Frames:
+    """The scored frames; ``video`` replaces vtest.avi (tests use a synthetic clip)."""
+    video = video or vtest_path(debs)
     cap = cv2.VideoCapture(str(video))
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
@@ -499,9 +502,10 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def run(plan: Plan, candidates: list[Candidate], data: Path, debs: Path, cache_dir: Path | None, log=print) -> dict:
+def run(plan: Plan, candidates: list[Candidate], data: Path, debs: Path, cache_dir: Path | None, log=print,
+        video: Path | None = None) -> dict:
     started = time.time()
-    frames = load_frames(plan, data, debs)
+    frames = load_frames(plan, data, debs, video)
     cache = Cache(cache_dir)
     ev = Evaluation(plan, frames, cache, log)
     peers = peer_candidates(plan)  # CBM3D last: a separate warm-up run may still be filling its cache
