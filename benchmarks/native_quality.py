@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conditions", nargs="+", help="night conditions (default: all)")
     ap.add_argument("--video-conditions", nargs="*")
     ap.add_argument("--no-bm3d", action="store_true")
+    ap.add_argument("--video", type=Path, help="the real CCTV clip (default: vtest.avi from Debian's opencv-doc)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/native_quality"))
     args = ap.parse_args(argv)
     plan = Plan.quick() if args.quick else Plan()
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     for spec in args.checkpoint:
         candidates += checkpoint_candidates(spec, plan)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    result = run(plan, candidates, args.data, args.debs, None if args.no_cache else args.cache_dir, log)
+    result = run(plan, candidates, args.data, args.debs, None if args.no_cache else args.cache_dir, log, args.video)
     result["command"] = "python -m benchmarks.native_quality " + " ".join(argv if argv is not None else sys.argv[1:])
     result["mode"] = "quick" if args.quick else "full"
     write_report(args.out, json.loads(json.dumps(result, default=str)), markdown(result))
