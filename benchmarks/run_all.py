@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         update_time.main([*model, "--out", str(args.out / "update_time.json")])
         evaluate(["--data", str(args.data), "--teacher", *map(str, args.teacher), "--student", str(args.student),
                   "--bundle", bundle, "--limit", "14", "--out", str(args.out / "quality")])
+        from .native_quality import main as native_quality  # needs tesseract-ocr (see README.md here)
+
+        native_quality(["--model", bundle, "--data", str(args.data), "--out", str(args.out / "native_quality")])
     temporal.main([*model, "--data", str(args.data), "--out", str(args.out / "temporal"), *quick])
     projection.main([*model, "--latency", str(args.out / "latency.json"), "--out", str(args.out / "projection"),
                      *(["--resolution", "160x96"] if args.quick else [])])
