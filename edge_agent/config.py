@@ -10,30 +10,24 @@ environment variable and a ``*_credential`` field names a systemd credential
 from __future__ import annotations
 
 import os
-import types
-import typing
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Literal
 
 import yaml
 
-from .errors import UserError
+from .errors import ConfigError
 from .paths import state_dir
+from .schema import build, describe, describe_tree, positive
 
-
-class ConfigError(UserError):
-    """A config value that is not allowed; the message names its key path."""
-
-
-def describe(text: str, default: Any = MISSING, **kw: Any) -> Any:
-    if default is MISSING and "default_factory" not in kw:
-        return field(metadata={"help": text}, **kw)
-    return field(default=default, metadata={"help": text}, **kw)
+__all__ = ["AgentConfig", "CameraConfig", "ConfigError", "ModelConfig", "MqttConfig", "OutputsConfig",
+           "SegmentsConfig", "TlsConfig", "UpdatesConfig", "describe_config", "load_config", "parse_config"]
 
 
 @dataclass
 class CameraConfig:
+    """``camera``: the frame source and how hard to hold on to it."""
+
     source: str = describe("rtsp://, http(s):// URL, a V4L2 index (0) or /dev/videoN, a video file or an image folder")
     loop: bool = describe("restart a video file or folder at its end", False)
     fps_limit: float = describe("process at most this many frames per second (0 = as fast as possible)", 0.0)
@@ -42,8 +36,8 @@ class CameraConfig:
     watchdog_s: float = describe("a camera silent for this long is reconnected (a read can hang)", 10.0)
 
     def validate(self, path: str) -> None:
-        _positive(self.reconnect_initial_s, f"{path}.reconnect_initial_s")
-        _positive(self.watchdog_s, f"{path}.watchdog_s")
+        positive(self.reconnect_initial_s, f"{path}.reconnect_initial_s")
+        positive(self.watchdog_s, f"{path}.watchdog_s")
         if self.reconnect_max_s < self.reconnect_initial_s:
             raise ConfigError(f"{path}.reconnect_max_s must be >= reconnect_initial_s")
         if self.fps_limit < 0:
@@ -52,6 +46,8 @@ class CameraConfig:
 
 @dataclass
 class ModelConfig:
+    """``model``: which bundle and runtime enhance the stream."""
+
     bundle: str | None = describe("model bundle folder (default: the installed model)", None)
     backend: Literal["auto", "openvino", "onnxruntime"] = describe("inference runtime", "auto")
     device: str | None = describe("runtime device (CPU, GPU, NPU, AUTO, ...); default the backend's", None)
@@ -66,18 +62,22 @@ class ModelConfig:
 
 @dataclass
 class SegmentsConfig:
+    """``outputs.segments``: enhanced video kept on the box."""
+
     enabled: bool = describe("write enhanced video segments to disk", False)
     directory: str = describe("folder for segments (default under $STATE_DIRECTORY)", "segments")
     segment_s: float = describe("length of one segment in seconds", 60.0)
     max_total_mb: float = describe("oldest segments are deleted beyond this total size", 1024.0)
 
     def validate(self, path: str) -> None:
-        _positive(self.segment_s, f"{path}.segment_s")
-        _positive(self.max_total_mb, f"{path}.max_total_mb")
+        positive(self.segment_s, f"{path}.segment_s")
+        positive(self.max_total_mb, f"{path}.max_total_mb")
 
 
 @dataclass
 class OutputsConfig:
+    """``outputs``: what the agent produces besides the stream."""
+
     snapshot_interval_s: float = describe("publish a JPEG snapshot this often (0 = only on request)", 0.0)
     snapshot_quality: int = describe("JPEG quality of snapshots, 1-100", 85)
     metadata: bool = describe("publish per-frame metadata (capture time, latency, hashes)", True)
@@ -92,6 +92,8 @@ class OutputsConfig:
 
 @dataclass
 class TlsConfig:
+    """``mqtt.tls``: broker certificates (and the client's, for mutual TLS)."""
+
     ca_file: str | None = describe("CA certificate that signed the broker's certificate", None)
     cert_file: str | None = describe("client certificate (mutual TLS)", None)
     key_file: str | None = describe("client private key (mutual TLS)", None)
@@ -108,6 +110,8 @@ class TlsConfig:
 
 @dataclass
 class MqttConfig:
+    """``mqtt``: the broker and how the box talks to it."""
+
     host: str = describe("broker host name or address")
     port: int = describe("broker port", 1883)
     prefix: str = describe("topic prefix", "cctv")
@@ -132,9 +136,10 @@ class MqttConfig:
                 raise ConfigError(f"{path}.{name} {value!r} must be non-empty without '#', '+', '/' or spaces")
         if self.password_env and self.password_credential:
             raise ConfigError(f"{path}: set password_env or password_credential, not both")
-        _positive(self.health_interval_s, f"{path}.health_interval_s")
+        positive(self.health_interval_s, f"{path}.health_interval_s")
 
     def password(self) -> str | None:
+        """The password from the environment or a systemd credential, never from the YAML."""
         if self.password_env:
             value = os.environ.get(self.password_env)
             if value is None:
@@ -151,6 +156,8 @@ class MqttConfig:
 
 @dataclass
 class UpdatesConfig:
+    """``updates``: who may sign models for this box, and when to roll back."""
+
     trusted_keys: list[str] = describe("Ed25519 public keys (PEM files) whose signed bundles this box installs; "
                                        "empty disables updates", default_factory=list)
     rollback_frames: int = describe("roll back when a new model fails this many frames in a row", 5)
@@ -166,6 +173,8 @@ class UpdatesConfig:
 
 @dataclass
 class AgentConfig:
+    """The whole config file."""
+
     camera: CameraConfig = describe("the frame source")
     model: ModelConfig = describe("the enhancement model and runtime", default_factory=ModelConfig)
     outputs: OutputsConfig = describe("what the agent produces", default_factory=OutputsConfig)
@@ -175,70 +184,12 @@ class AgentConfig:
     state_dir: str | None = describe("writable state (default: $STATE_DIRECTORY or ./state)", None)
 
     def resolved_state_dir(self) -> Path:
+        """The state directory actually used (see paths.state_dir)."""
         return state_dir(self.state_dir)
 
 
-def _positive(value: float, path: str) -> None:
-    if value <= 0:
-        raise ConfigError(f"{path} must be > 0, got {value}")
-
-
-def _build(cls: type, raw: Any, path: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path or 'config'} must be a mapping, got {type(raw).__name__}")
-    hints = get_type_hints(cls)
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        where = f"{path}." if path else ""
-        raise ConfigError(f"unknown key {where}{unknown[0]}; allowed: {', '.join(known)}")
-    values = {}
-    for name, f in known.items():
-        key = f"{path}.{name}" if path else name
-        if name in raw:
-            values[name] = _convert(hints[name], raw[name], key)
-        elif f.default is MISSING and f.default_factory is MISSING:
-            raise ConfigError(f"missing key {key}: {f.metadata.get('help', '')}")
-    obj = cls(**values)
-    if hasattr(obj, "validate"):
-        obj.validate(path or "config")
-    return obj
-
-
-def _convert(tp: Any, value: Any, key: str) -> Any:
-    origin = get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _convert(options[0], value, key)
-    if origin is Literal:
-        allowed = get_args(tp)
-        if str(value) not in [str(a) for a in allowed]:
-            raise ConfigError(f"{key} {value!r} is not allowed; allowed: {', '.join(map(str, allowed))}")
-        return str(value)
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{key} must be a list, got {value!r}")
-        return [_convert(get_args(tp)[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
-    if isinstance(tp, type) and hasattr(tp, "__dataclass_fields__"):
-        return _build(tp, value, key)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {value!r}")
-        return value
-    if tp in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (tp is int and not float(value).is_integer()):
-            raise ConfigError(f"{key} must be a number{' (whole)' if tp is int else ''}, got {value!r}")
-        return tp(value)
-    if tp is str:
-        if not isinstance(value, (str, int)):
-            raise ConfigError(f"{key} must be a string, got {value!r}")
-        return str(value)
-    raise ConfigError(f"{key}: unsupported type {tp}")
-
-
 def load_config(path: Path) -> AgentConfig:
+    """Read and validate a YAML config; every problem is a ConfigError naming its key."""
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as exc:
@@ -251,19 +202,10 @@ def load_config(path: Path) -> AgentConfig:
 
 
 def parse_config(raw: dict) -> AgentConfig:
-    return _build(AgentConfig, raw, "")
+    """Validate an already-parsed config tree (tests, reload)."""
+    return build(AgentConfig, raw, "")
 
 
 def describe_config(cls: type = AgentConfig, path: str = "") -> list[str]:
     """One line per key with its help text (for `edge-agent config describe`)."""
-    lines = []
-    hints = get_type_hints(cls)
-    for f in fields(cls):
-        key = f"{path}.{f.name}" if path else f.name
-        tp = hints[f.name]
-        inner = [a for a in get_args(tp) if hasattr(a, "__dataclass_fields__")] or (
-            [tp] if hasattr(tp, "__dataclass_fields__") else [])
-        lines.append(f"{key}: {f.metadata.get('help', '')}")
-        if inner:
-            lines += describe_config(inner[0], key)
-    return lines
+    return describe_tree(cls, path)

@@ -18,6 +18,10 @@ class BundleError(UserError):
     exit_code = 3
 
 
+class ConfigError(UserError):
+    """A config value that is not allowed; the message names its key path."""
+
+
 class CommandError(UserError):
     """A remote command (MQTT) that is refused; the message goes back in the
     reply. Defined here, not beside the router, because the update code that

@@ -83,6 +83,7 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def write_image(path: Path, rgb: np.ndarray) -> None:
+    """Encode by the extension and write atomically (an earlier result is never half-overwritten)."""
     ext = path.suffix.lower()
     if ext not in IMAGE_EXTS:
         raise UserError(f"output {path} has an unsupported image format '{ext}'; allowed: {' '.join(IMAGE_EXTS)}")
@@ -94,6 +95,7 @@ def write_image(path: Path, rgb: np.ndarray) -> None:
 
 
 def folder_images(folder: Path) -> list[Path]:
+    """The images of a folder in name order (others are skipped, none is an error)."""
     images = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
     if not images:
         raise UserError(f"folder {folder} holds no images; allowed: {' '.join(IMAGE_EXTS)}")
@@ -102,6 +104,8 @@ def folder_images(folder: Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class VideoInfo:
+    """What an output video must match: frame rate, size and the announced frame count."""
+
     fps: float
     width: int
     height: int
@@ -109,6 +113,7 @@ class VideoInfo:
 
 
 class VideoReader:
+    """RGB frames of a video file, with the truncation checks a corrupt file needs."""
     def __init__(self, path: Path) -> None:
         self.path = path
         if not os.access(path, os.R_OK) or path.stat().st_size == 0:
@@ -167,13 +172,16 @@ class AtomicVideoWriter:
             raise UserError(f"output {path}: OpenCV cannot write '{ext}' video here")
 
     def write(self, rgb: np.ndarray) -> None:
+        """Append one RGB frame."""
         self.writer.write(np.ascontiguousarray(rgb[..., ::-1]))
 
     def commit(self) -> None:
+        """Rename the finished video into place."""
         self.writer.release()
         replace_into_place(self.tmp, self.path)
 
     def abort(self) -> None:
+        """Drop the partial video; the destination is left as it was."""
         self.writer.release()
         self.tmp.unlink(missing_ok=True)
 

@@ -10,6 +10,7 @@ T = TypeVar("T")
 
 
 class Progress:
+    """A counter that redraws itself at most every 0.2 s (terminal) or 30 s (log)."""
     def __init__(self, total: int | None, label: str, stream: TextIO | None = None, enabled: bool = True,
                  initial: int = 0) -> None:
         self.total, self.label, self.count, self.initial = total, label, initial, initial
@@ -20,6 +21,7 @@ class Progress:
         self.postfix = ""
 
     def update(self, n: int = 1, postfix: str | None = None) -> None:
+        """Count ``n`` more items and redraw when due."""
         self.count += n
         if postfix is not None:
             self.postfix = postfix
@@ -43,12 +45,14 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
+        """End the terminal line."""
         if self.enabled and self.tty:
             self.stream.write("\n")
             self.stream.flush()
 
 
 def track(items: Iterable[T], total: int | None, label: str, enabled: bool = True) -> Iterator[T]:
+    """Iterate ``items`` with a progress bar (closed however the loop ends)."""
     bar = Progress(total, label, enabled=enabled)
     try:
         for item in items:

@@ -28,6 +28,8 @@ FOLDER_FPS = 5.0
 
 @dataclass(frozen=True)
 class Frame:
+    """One camera frame as the loop takes it: RGB, when it was read, its index in the stream."""
+
     rgb: np.ndarray
     captured_at: float  # wall-clock time.time() when read
     index: int
@@ -78,6 +80,7 @@ class _Capture:
 
 
 class LatestFrameCamera:
+    """A camera behind a reader thread that keeps only the newest frame (see the module docstring)."""
     def __init__(self, cfg: CameraConfig) -> None:
         self.cfg = cfg
         self._lock = threading.Condition()
@@ -96,6 +99,7 @@ class LatestFrameCamera:
 
     # -- consumer side ------------------------------------------------------
     def start(self) -> None:
+        """Start reading; frames are taken with ``latest``."""
         self._spawn()
 
     def stop(self, join_timeout: float = 6.0) -> None:
@@ -126,14 +130,17 @@ class LatestFrameCamera:
 
     @property
     def dropped(self) -> int:
+        """Frames read but superseded before the loop took them (the price of bounded latency)."""
         return max(0, self.frames_read - self.frames_taken - (1 if self._latest is not None else 0))
 
     @property
     def fps(self) -> float:
+        """The camera's delivered frame rate over the last 5 seconds."""
         window = [t for t in self._fps_window if t > time.monotonic() - 5.0]
         return (len(window) - 1) / (window[-1] - window[0]) if len(window) > 1 and window[-1] > window[0] else 0.0
 
     def check_watchdog(self) -> None:
+        """Replace a reader that has been silent too long (a network read can hang forever)."""
         silent = time.monotonic() - self.last_frame_at
         if self.state == "streaming" and silent > self.cfg.watchdog_s:
             self.watchdog_restarts += 1
@@ -143,6 +150,7 @@ class LatestFrameCamera:
 
     @property
     def ended(self) -> bool:
+        """A file or folder source reached its end (and does not loop)."""
         return self.state == "ended"
 
     # -- reader side --------------------------------------------------------

@@ -15,6 +15,7 @@ import numpy as np
 
 
 class SegmentStore:
+    """Rolling enhanced video on disk, capped in size (see the module docstring)."""
     def __init__(self, folder: Path, segment_s: float, max_total_mb: float, fps: float = 10.0) -> None:
         self.folder = folder
         self.segment_s = segment_s
@@ -31,6 +32,7 @@ class SegmentStore:
         self.deleted = 0
 
     def write(self, rgb: np.ndarray, captured_at: float) -> None:
+        """Add a frame; a new segment starts when the current one is long enough or the size changes."""
         size = (rgb.shape[1], rgb.shape[0])
         if self._writer is not None and (captured_at - self._started >= self.segment_s or size != self._size):
             self.close()
@@ -46,6 +48,7 @@ class SegmentStore:
         self._started, self._size = captured_at, size
 
     def close(self) -> None:
+        """Finish the segment being written (rename it into place) and enforce the cap."""
         if self._writer is None:
             return
         self._writer.release()
@@ -54,9 +57,11 @@ class SegmentStore:
         self.enforce_cap()
 
     def finished(self) -> list[Path]:
+        """Finished segments, oldest first (names are capture times)."""
         return sorted(p for p in self.folder.glob("*.avi") if not p.name.startswith("."))
 
     def enforce_cap(self) -> None:
+        """Delete the oldest finished segments until the total fits."""
         segments = self.finished()
         total = sum(p.stat().st_size for p in segments)
         while segments and total > self.max_bytes:

@@ -1,4 +1,5 @@
-"""sd_notify(3) without libsystemd: READY, WATCHDOG and STATUS datagrams."""
+"""sd_notify(3) without libsystemd: READY, WATCHDOG and STATUS datagrams, and
+when the agent sends them."""
 from __future__ import annotations
 
 import os
@@ -28,3 +29,39 @@ def watchdog_interval_s() -> float | None:
     if not usec or (pid and int(pid) != os.getpid()):
         return None
     return int(usec) / 1e6 / 2
+
+
+class ServiceNotifier:
+    """What the agent tells systemd: READY after the first enhanced frame (not
+    at start: a box that cannot enhance is not up), WATCHDOG fed by frame
+    progress or a camera visibly reconnecting, never by a bare timer, so a
+    hung inference or a hung stream read stops the feeding and systemd
+    restarts the service."""
+
+    def __init__(self) -> None:
+        self.ready = False
+        self._last_watchdog = 0.0
+        self._progress = False
+
+    def waiting(self, source: str) -> None:
+        """STATUS while no frame has come yet."""
+        notify(f"STATUS=waiting for the first frame from {source}")
+
+    def frame_done(self) -> None:
+        """A frame went through: READY the first time, and the watchdog may be fed."""
+        self._progress = True
+        if not self.ready:
+            self.ready = True
+            notify("READY=1\nSTATUS=enhancing")
+
+    def tick(self, now: float, camera_state: str) -> None:
+        """Feed the watchdog when it is due and the loop made progress since."""
+        interval = watchdog_interval_s()
+        if interval is not None and now - self._last_watchdog >= interval:
+            if self._progress or camera_state in ("connecting", "reconnecting"):
+                notify("WATCHDOG=1")
+                self._last_watchdog, self._progress = now, False
+
+    def stopping(self) -> None:
+        """Tell systemd the stop is deliberate."""
+        notify("STOPPING=1")

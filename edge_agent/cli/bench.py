@@ -10,6 +10,7 @@ from .options import add_runtime_options, open_model, parse_size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `bench` to the command tree."""
     p = sub.add_parser("bench", help="measure latency per frame on this hardware")
     p.add_argument("--resolution", type=parse_size, default=(720, 1280), metavar="WxH", help="frame size (1280x720)")
     p.add_argument("--frames", type=int, default=10, help="timed frames (10)")
@@ -22,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Time the stream path and print it (one JSON object with --json)."""
     bundle, settings = open_model(args)
     h, w = args.resolution
     result = measure(Enhancer(bundle, settings), h, w, args.frames, args.warmup, temporal=not args.no_temporal)

@@ -11,6 +11,7 @@ from ..updates.signing import generate_keypair, load_private_key, load_public_ke
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `bundle keygen|sign|verify|inspect|pack` to the command tree."""
     p = sub.add_parser("bundle", help="keys, signatures and inspection of model bundles")
     verbs = p.add_subparsers(dest="verb", required=True, parser_class=type(p))
     k = verbs.add_parser("keygen", help="make an Ed25519 key pair (NAME.key, NAME.pub)")

@@ -8,6 +8,7 @@ from ..config import describe_config, load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `config validate|describe` to the command tree."""
     p = sub.add_parser("config", help="check or describe the agent's config")
     verbs = p.add_subparsers(dest="verb", required=True, parser_class=type(p))
     v = verbs.add_parser("validate", help="check a config file without starting the agent")

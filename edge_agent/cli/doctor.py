@@ -15,6 +15,7 @@ from ..runtime.bundle import load_bundle
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `doctor` to the command tree."""
     p = sub.add_parser("doctor", help="runtimes, devices and the installed model")
     p.add_argument("--model", type=Path, default=None, help="bundle to check (default: the installed model)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -22,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def collect(model: Path | None) -> dict:
+    """Runtimes, their devices and the model's verification, as one dict (also for --json)."""
     report: dict = {"edge_agent": __version__, "python": platform.python_version(),
                     "machine": f"{platform.system()} {platform.machine()}", "runtimes": {}}
     for name in BACKEND_NAMES[1:]:
@@ -44,6 +46,7 @@ def collect(model: Path | None) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the report; exit 3 when the model does not verify, so scripts can check a box."""
     report = collect(args.model)
     if args.json:
         print(json.dumps(report, indent=1))

@@ -17,6 +17,7 @@ from .options import add_runtime_options, open_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `enhance` to the command tree."""
     p = sub.add_parser("enhance", help="enhance an image, a folder of images or a video",
                        description="Enhance night footage. SRC: an image, a folder of images (DST: a folder, "
                                    "same names and sizes) or a video (DST: a video, same frames, size and fps).")
@@ -46,6 +47,7 @@ class Job:
         self.temporal = temporal and uncertainty is None
 
     def frame(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """One independent frame: enhanced, and its uncertainty map in forensic mode."""
         if self.record is None:
             return self.enhancer.enhance(rgb), None
         return enhance_with_uncertainty(self.enhancer, rgb)
@@ -58,11 +60,13 @@ class Job:
         return lambda rgb: (stream(rgb), None)
 
     def finish(self) -> None:
+        """Write the chain-of-custody record once every output exists."""
         if self.record is not None:
             self.record.write(self.uncertainty.with_name(self.uncertainty.name + ".json"))
 
 
 def run(args: argparse.Namespace) -> int:
+    """Enhance SRC by its kind (image, folder, video) into DST."""
     kind = kind_of(args.src)
     bundle, settings = open_model(args)
     job = Job(Enhancer(bundle, settings), args.uncertainty, temporal=not args.no_temporal)

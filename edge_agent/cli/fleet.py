@@ -11,6 +11,7 @@ from ..updates.fleet import Broker, push, status
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `fleet push|status` to the command tree."""
     p = sub.add_parser("fleet", help="push signed model updates to boxes and see their state")
     verbs = p.add_subparsers(dest="verb", required=True, parser_class=type(p))
     for name, fn, text in (("push", _push, "offer a signed bundle to one box or the whole fleet"),

@@ -23,6 +23,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def add_runtime_options(p: argparse.ArgumentParser) -> None:
+    """The model and runtime flags every model-running command shares."""
     p.add_argument("--model", type=Path, default=None, help="model bundle folder or .tar (default: the installed model)")
     p.add_argument("--backend", choices=BACKEND_NAMES, default="auto", help="inference runtime; auto prefers OpenVINO")
     p.add_argument("--device", default=None, help="runtime device: OpenVINO CPU/GPU/NPU/AUTO, ONNX Runtime CPU/CUDA/...")
@@ -37,6 +38,8 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
 
 
 def open_model(args: argparse.Namespace) -> tuple[Bundle, EnhanceSettings]:
+    """The verified bundle and the runtime settings the flags ask for; a tile the model cannot take is refused
+    here."""
     path = args.model or default_model_path()
     if args.model is None and not (path / "manifest.json").exists():
         raise UserError(f"no model installed at {path}; pass --model PATH to a bundle")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `run` (the on-camera service) to the command tree."""
     p = sub.add_parser("run", help="run the on-camera agent (camera -> enhancement -> MQTT)")
     p.add_argument("--config", type=Path, required=True, help="agent YAML config (see `edge-agent config describe`)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (testing)")
@@ -15,6 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the agent; the agent module is imported only here, so other commands start fast."""
     from ..agent.loop import run_agent
 
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")

@@ -1,4 +1,4 @@
-"""Remote commands: parsing, expiry, de-duplication and dispatch.
+"""Remote commands: the payload schema, expiry, de-duplication and dispatch.
 
 A command is published on ``<prefix>/<device>/cmd/<name>`` or, for the whole
 fleet, ``<prefix>/fleet/cmd/<name>``, with a JSON payload::
@@ -10,6 +10,9 @@ refused (a box coming back online must not act on stale orders). A repeated
 ``id`` (QoS 1 may deliver twice) is answered again without acting twice.
 Home Assistant's switch sends plain ``ON``/``OFF`` to ``cmd/enhance``; that
 one raw form is accepted. Every command gets a reply, errors included.
+
+The router knows no command: the agent registers its handlers by name
+(agent/commands.py), so this module is the same for any set of commands.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ RAW_SWITCH = {b"ON": True, b"OFF": False, b"on": True, b"off": False}
 
 @dataclass
 class Command:
+    """A parsed command: ``id`` is None only for Home Assistant's raw ON/OFF."""
+
     name: str
     id: str | None
     args: dict[str, Any]
@@ -34,12 +39,16 @@ class Command:
 
 @dataclass
 class CommandRouter:
+    """Parses, checks and dispatches commands to handlers registered by name,
+    remembering the last ``max_seen`` replies by id (QoS 1 redelivers)."""
+
     handlers: dict[str, Handler]
     max_age_s: float
     seen: "OrderedDict[str, dict]" = field(default_factory=OrderedDict)
     max_seen: int = 512
 
     def parse(self, name: str, payload: bytes, now: float | None = None) -> Command:
+        """The command in ``payload``; refuses malformed, stale or expired ones."""
         now = time.time() if now is None else now
         if name == "enhance" and payload.strip() in RAW_SWITCH:
             return Command(name, None, {"enabled": RAW_SWITCH[payload.strip()]})
@@ -74,7 +83,7 @@ class CommandRouter:
                 raise CommandError(f"unknown command '{name}'; allowed: {', '.join(sorted(self.handlers))}")
             reply = {"id": command.id, "command": name, "ok": True, "result": self.handlers[name](command.args)}
         except UserError as exc:
-            reply = {"id": _id_of(payload), "command": name, "ok": False, "error": str(exc)}
+            reply = {"id": command_id(payload), "command": name, "ok": False, "error": str(exc)}
             return reply
         if command.id is not None:
             self.seen[command.id] = reply
@@ -83,7 +92,19 @@ class CommandRouter:
         return reply
 
 
-def _id_of(payload: bytes) -> str | None:
+def command_payload(cid: str, args: dict[str, Any], expires_at: float | None = None,
+                    issued_at: float | None = None) -> dict[str, Any]:
+    """A command as a sender (the fleet manager) publishes it; ``parse`` reads it."""
+    body: dict[str, Any] = {"id": cid, "issued_at": time.time() if issued_at is None else issued_at}
+    if expires_at is not None:
+        body["expires_at"] = expires_at
+    body["args"] = args
+    return body
+
+
+def command_id(payload: bytes) -> str | None:
+    """The ``id`` of a command payload, if it has a usable one (for replying to
+    a command that could not be parsed, or to a long-running one later)."""
     try:
         body = json.loads(payload)
         return body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None

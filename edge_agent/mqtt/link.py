@@ -1,11 +1,11 @@
-"""The agent's MQTT connection (paho-mqtt 2.x): status with Last Will, health,
-results, commands in and replies out, Home Assistant discovery.
+"""The box's MQTT connection (paho-mqtt 2.x): status with Last Will,
+commands in (queued for the agent's loop), replies and publications out,
+update chunks straight to disk.
 
-Topics under ``<prefix>/<device>/``: ``status`` (retained ``online``;
-``offline`` as the Last Will; ``stopped`` on a clean shutdown), ``health``,
-``enhanced``, ``snapshot``, ``model`` (retained), ``state/enhance``
-(retained), ``cmd/<name>`` in, ``reply/<name>`` out; fleet-wide commands on
-``<prefix>/fleet/cmd/<name>``.
+The topics are listed in topics.py. Status is retained ``online``,
+``offline`` as the Last Will, ``stopped`` on a clean shutdown; on every
+(re)connect the box's current state is published first and ``online`` last,
+so a subscriber that sees ``online`` also sees the state that goes with it.
 
 While the broker is away paho keeps at most ``MAX_QUEUED`` messages, so
 memory stays bounded; the agent keeps enhancing and publishes again after
@@ -26,6 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ..config import MqttConfig
+from .topics import Topics, box_subscriptions, is_chunk, leaf, parse_chunk
 
 log = logging.getLogger("edge_agent.mqtt")
 MAX_QUEUED = 200
@@ -33,6 +34,9 @@ MAX_QUEUED = 200
 
 @dataclass(frozen=True)
 class Incoming:
+    """A command as it arrived, with what its reply needs (MQTT 5 response
+    topic and correlation data)."""
+
     name: str
     payload: bytes
     topic: str
@@ -42,10 +46,13 @@ class Incoming:
 
 
 class MqttLink:
+    """One box's connection. paho's network thread only enqueues commands and
+    writes chunks; everything else happens on the agent's loop thread."""
+
     def __init__(self, cfg: MqttConfig, device: str, on_connect_publish: Callable[[], None]) -> None:
         self.cfg = cfg
         self.device = device
-        self.base = f"{cfg.prefix}/{device}"
+        self.topics = Topics(cfg.prefix, device)
         self.commands: queue.Queue[Incoming] = queue.Queue(maxsize=100)
         self.connected = threading.Event()
         self.reconnects = 0
@@ -57,13 +64,10 @@ class MqttLink:
         self.protocol = mqtt.MQTTv5 if cfg.protocol in ("auto", "5") else mqtt.MQTTv311
         self.client = self._make_client()
 
-    def topic(self, *parts: str) -> str:
-        return "/".join([self.base, *parts])
-
     def _make_client(self) -> mqtt.Client:
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edge-agent-{self.device}",
                              protocol=self.protocol)
-        client.will_set(self.topic("status"), "offline", qos=1, retain=True)
+        client.will_set(self.topics.status, "offline", qos=1, retain=True)
         if self.cfg.username:
             client.username_pw_set(self.cfg.username, self.cfg.password())
         tls = self.cfg.tls
@@ -79,22 +83,26 @@ class MqttLink:
         return client
 
     def start(self) -> None:
+        """Connect in the background; paho reconnects by itself after a loss."""
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         self.client.loop_start()
 
     def stop(self) -> None:
         """Clean shutdown: retained ``stopped`` replaces the Last Will."""
         if self.connected.is_set():
-            info = self.client.publish(self.topic("status"), "stopped", qos=1, retain=True)
+            info = self.client.publish(self.topics.status, "stopped", qos=1, retain=True)
             info.wait_for_publish(timeout=3)
         self.client.disconnect()
         self.client.loop_stop()
 
     def publish(self, topic: str, payload: Any, qos: int = 0, retain: bool = False) -> None:
+        """Bytes and text as they are, anything else as JSON."""
         data = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
         self.client.publish(topic, data, qos=qos, retain=retain)
 
-    def reply(self, incoming: Incoming, payload: dict) -> None:
+    def reply(self, incoming: Incoming, payload: dict[str, Any]) -> None:
+        """Answer on the MQTT 5 response topic with its correlation data when the
+        command named one, else on ``reply/<name>``."""
         props = None
         if incoming.response_topic and self.protocol == mqtt.MQTTv5:
             props = Properties(PacketTypes.PUBLISH)
@@ -102,7 +110,7 @@ class MqttLink:
                 props.CorrelationData = incoming.correlation
             self.client.publish(incoming.response_topic, json.dumps(payload), qos=1, properties=props)
         else:
-            self.client.publish(self.topic("reply", incoming.name), json.dumps(payload), qos=1)
+            self.client.publish(self.topics.reply(incoming.name), json.dumps(payload), qos=1)
 
     # -- paho callbacks (network thread) ------------------------------------
     def _handle_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
@@ -114,11 +122,10 @@ class MqttLink:
         self._connects += 1
         if self._connects > 1:
             self.reconnects += 1
-        for pattern in (self.topic("cmd", "+"), f"{self.cfg.prefix}/fleet/cmd/+",
-                        self.topic("update", "+", "chunk", "+"), f"{self.cfg.prefix}/fleet/update/+/chunk/+"):
+        for pattern in box_subscriptions(self.topics):
             client.subscribe(pattern, qos=1)
         self._on_connect_publish()  # current state first ...
-        client.publish(self.topic("status"), "online", qos=1, retain=True)  # ... then online
+        client.publish(self.topics.status, "online", qos=1, retain=True)  # ... then online
         self.connected.set()
 
     def _fall_back_to_311(self) -> None:
@@ -134,15 +141,14 @@ class MqttLink:
             self.last_error = f"broker connection lost: {reason}"
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        parts = msg.topic.split("/")
-        if len(parts) >= 4 and parts[-2] == "chunk" and parts[-4] == "update":
-            sink = self.chunk_sink
-            if sink is not None and parts[-1].isdigit():
-                sink(parts[-3], int(parts[-1]), msg.payload)  # written to disk right here: no queue to grow
+        if is_chunk(msg.topic):
+            sink, chunk = self.chunk_sink, parse_chunk(msg.topic)
+            if sink is not None and chunk is not None:
+                sink(*chunk, msg.payload)  # written to disk right here: no queue to grow
             return
         props = getattr(msg, "properties", None)
         incoming = Incoming(
-            name=msg.topic.rsplit("/", 1)[-1], payload=msg.payload, topic=msg.topic,
+            name=leaf(msg.topic), payload=msg.payload, topic=msg.topic,
             response_topic=getattr(props, "ResponseTopic", None) if props else None,
             correlation=getattr(props, "CorrelationData", None) if props else None,
             expiry_s=getattr(props, "MessageExpiryInterval", None) if props else None)

@@ -38,6 +38,8 @@ MODEL_FORMATS = ("onnx", "openvino")
 
 @dataclass(frozen=True)
 class SamplerSpec:
+    """The manifest's ``sampler``: noise levels per supported step count, default steps and seed."""
+
     name: str  # a key of edge_agent.runtime.sampler.SAMPLERS
     sigmas: dict[int, tuple[float, ...]]  # steps -> noise levels (ending in 0)
     default_steps: int
@@ -51,6 +53,8 @@ class SamplerSpec:
 
 @dataclass(frozen=True)
 class IOSpec:
+    """The manifest's ``io``: what the network takes and returns, and the static tile shape."""
+
     colour_order: str  # "RGB"
     layout: str  # "NCHW"
     cond_range: tuple[float, float]  # the night frame fed as `cond`
@@ -62,6 +66,8 @@ class IOSpec:
 
 @dataclass(frozen=True)
 class Bundle:
+    """A loaded (and normally verified) bundle: its folder, manifest and parsed settings."""
+
     root: Path
     manifest: dict[str, Any]
     sampler: SamplerSpec
@@ -96,6 +102,7 @@ def _require(cond: bool, root: Path, what: str) -> None:
 
 
 def parse_manifest(root: Path, m: dict[str, Any]) -> Bundle:
+    """Check a manifest's structure and settings without touching files (also used on update offers)."""
     _require(m.get("format") == FORMAT, root, f"manifest format {m.get('format')!r} is not supported; allowed: {FORMAT}")
     for key in ("name", "version", "version_code", "sampler", "io", "models", "files"):
         _require(key in m, root, f"manifest lacks the required key '{key}'")

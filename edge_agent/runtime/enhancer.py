@@ -21,6 +21,8 @@ MAX_FRAME_PIXELS = 8192 * 8192  # beyond this, a frame is refused, not swapped t
 
 @dataclass(frozen=True)
 class EnhanceSettings:
+    """How to run a bundle: runtime, device, precision, steps, seed, tiling, threads, cache."""
+
     backend: str = "auto"
     device: str | None = None  # None = the backend's default
     precision: str = "int8"
@@ -132,6 +134,7 @@ class StreamEnhancer:
         return to_uint8(self.filter(out) if self.filter is not None else out)
 
     def reset(self) -> None:
+        """Forget the stream's history (reconnect, stall, model or step change)."""
         if self.filter is not None:
             self.filter.reset()
 
@@ -141,10 +144,12 @@ class StreamEnhancer:
 
 
 def to_uint8(rgb01: np.ndarray) -> np.ndarray:
+    """Round [0, 1] floats to 8-bit (rounding, not truncation: no half-level darkening)."""
     return np.round(rgb01 * 255.0).astype(np.uint8)
 
 
 def check_frame(rgb: np.ndarray) -> None:
+    """Refuse frames the runtime cannot take, with one line saying what is allowed."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise UserError(f"frame of shape {rgb.shape} and type {rgb.dtype}; allowed: HxWx3 uint8 RGB")
     h, w = rgb.shape[:2]

@@ -30,6 +30,7 @@ DEFAULT_SCALE = 8.0  # std of 1/8 of full range -> white
 
 
 def uncertainty_settings(enhancer: Enhancer) -> tuple[int, float]:
+    """(seeds, scale) of the uncertainty map, from the bundle so every box makes the same map."""
     spec = enhancer.bundle.manifest.get("settings", {}).get("uncertainty", {})
     return int(spec.get("samples", DEFAULT_SAMPLES)), float(spec.get("scale", DEFAULT_SCALE))
 
@@ -53,11 +54,13 @@ class CustodyRecord:
     items: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, source: Path, output: Path, uncertainty: Path, **extra: Any) -> None:
+        """Record one output with the sha256 of its input, output and map."""
         self.items.append({"input": str(source), "input_sha256": sha256_file(source), "output": str(output),
                            "output_sha256": sha256_file(output), "uncertainty": str(uncertainty),
                            "uncertainty_sha256": sha256_file(uncertainty), **extra})
 
     def write(self, path: Path) -> None:
+        """Write the record atomically beside the outputs."""
         samples, scale = uncertainty_settings(self.enhancer)
         bundle = self.enhancer.bundle
         record = {"model": {"name": bundle.name, "version": bundle.version, "version_code": bundle.version_code,

@@ -46,6 +46,7 @@ class TemporalSpec:
 
     @classmethod
     def from_manifest(cls, entry: dict[str, Any] | None) -> "TemporalSpec | None":
+        """The bundle's settings, or None when it has none (the stream is then not filtered)."""
         if entry is None:
             return None
         spec = cls(float(entry["strength"]), float(entry["motion_low"]), float(entry["motion_high"]))
@@ -68,6 +69,7 @@ class TemporalFilter:
         self._level: float | None = None
 
     def reset(self) -> None:
+        """Start over: the next frame passes unfiltered and becomes the history."""
         self._previous, self._level = None, None
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:

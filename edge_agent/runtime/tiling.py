@@ -17,6 +17,7 @@ from .sampler import Denoise
 
 
 def padded_size(size: int, granularity: int, minimum: int = 0) -> int:
+    """``size`` rounded up to ``granularity`` (and at least ``minimum``: one whole tile)."""
     return max(minimum, math.ceil(size / granularity) * granularity)
 
 
@@ -49,6 +50,8 @@ def feather(length: int, ramp_start: bool, ramp_end: bool, overlap: int) -> np.n
 
 @dataclass(frozen=True)
 class TileGrid:
+    """Where the tiles of one padded frame sit and how much each pixel of each tile counts."""
+
     height: int  # padded frame
     width: int
     tile_h: int
@@ -59,6 +62,7 @@ class TileGrid:
 
     @classmethod
     def plan(cls, height: int, width: int, tile_h: int, tile_w: int, overlap: int, granularity: int) -> "TileGrid":
+        """Spread tiles evenly with the given overlap and precompute their blend weights."""
         if (height > tile_h and overlap >= tile_h // 2) or (width > tile_w and overlap >= tile_w // 2):
             raise ValueError(f"tile overlap {overlap} must be below half the tile size {tile_h}x{tile_w}")
         ys = axis_origins(height, tile_h, overlap, granularity)
@@ -82,6 +86,7 @@ class TileGrid:
         return np.stack([frame[:, y:y + self.tile_h, x:x + self.tile_w] for y, x in self.origins])
 
     def blend(self, tiles: np.ndarray) -> np.ndarray:
+        """(T, C, tile_h, tile_w) tiles -> (C, H, W) frame, weighted so seams vanish."""
         out = np.zeros((tiles.shape[1], self.height, self.width), np.float32)
         for tile, (y, x), w in zip(tiles, self.origins, self.weights):
             out[:, y:y + self.tile_h, x:x + self.tile_w] += tile * w

@@ -1,9 +1,12 @@
 """Fleet-manager side of model updates: offer a signed bundle to one box or
 to every box under a prefix, deliver it by URL or as MQTT chunks (sized under
-common broker limits, re-sent when a box asks), and follow the results."""
+common broker limits, re-sent when a box asks), and follow the results.
+
+The offer's format is updates/protocol.py, the topics mqtt/topics.py: the
+same modules the boxes read them with.
+"""
 from __future__ import annotations
 
-import base64
 import json
 import tempfile
 import threading
@@ -17,16 +20,21 @@ import paho.mqtt.client as mqtt
 
 from ..errors import UserError
 from ..fsutil import sha256_file
+from ..mqtt.commands import command_payload
+from ..mqtt.topics import ANY, FLEET, Topics, device_and_leaf, update_reply_device
 from ..runtime.bundle import MANIFEST, SIGNATURE, load_bundle, pack_archive
+from .protocol import (FINAL_STAGES, chunk, chunk_count, chunk_transfer, downgrade_statement, missing_of, offer_args,
+                       url_transfer)
 from .signing import load_private_key
-from .install import downgrade_statement
 
-CHUNK_BYTES = 100_000  # under the 128 KB message limit many brokers and gateways use
-FINAL_STAGES = ("installed", "refused", "rolled back")
+CONNECT_TIMEOUT_S = 10.0
+SETTLE_S = 0.5  # retained statuses arrive; a box sets up its chunk receiver
 
 
 @dataclass
 class Broker:
+    """Where the fleet manager connects (the boxes' broker)."""
+
     host: str
     port: int = 1883
     username: str | None = None
@@ -34,6 +42,7 @@ class Broker:
     ca_file: str | None = None
 
     def client(self) -> mqtt.Client:
+        """A fresh MQTT 5 client for this broker, with its credentials and CA."""
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"fleet-{uuid.uuid4().hex[:8]}",
                              protocol=mqtt.MQTTv5)
         if self.username:
@@ -45,26 +54,27 @@ class Broker:
 
 @dataclass
 class PushResult:
+    """Every reply each box sent about this offer, in order."""
+
     replies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # device -> replies in order
     chunks_resent: int = 0
 
     def final(self, device: str) -> dict[str, Any] | None:
+        """The box's last word (installed, refused, rolled back, or an error), if it has spoken."""
         return next((r for r in reversed(self.replies.get(device, [])) if r.get("stage") in FINAL_STAGES
                      or r.get("ok") is False), None)
 
 
 def build_offer(bundle_dir: Path, archive: Path, transfer: dict[str, Any], downgrade_key: Path | None) -> dict:
+    """The ``update`` command's args for a signed bundle and its packed archive."""
     bundle = load_bundle(bundle_dir)
     manifest = (bundle.root / MANIFEST).read_bytes()
     sig_path = bundle.root / SIGNATURE
     if not sig_path.exists():
         raise UserError(f"bundle {bundle_dir} is not signed; run `edge-agent bundle sign` first")
-    args = {"manifest": base64.b64encode(manifest).decode(), "signature": base64.b64encode(sig_path.read_bytes()).decode(),
-            "archive_sha256": sha256_file(archive), "archive_size": archive.stat().st_size, "transfer": transfer}
-    if downgrade_key is not None:
-        args["downgrade_signature"] = base64.b64encode(
-            load_private_key(downgrade_key).sign(downgrade_statement(manifest))).decode()
-    return args
+    downgrade = load_private_key(downgrade_key).sign(downgrade_statement(manifest)) if downgrade_key else None
+    return offer_args(manifest, sig_path.read_bytes(), sha256_file(archive), archive.stat().st_size, transfer,
+                      downgrade)
 
 
 def push(bundle_dir: Path, broker: Broker, prefix: str, device: str | None, url: str | None = None,
@@ -74,87 +84,109 @@ def push(bundle_dir: Path, broker: Broker, prefix: str, device: str | None, url:
     ``drop_chunks`` withholds chunks from the first pass (tests the re-request path)."""
     work = Path(tempfile.mkdtemp(prefix="fleet-push-"))
     archive = pack_archive(load_bundle(bundle_dir).root, work / "bundle.tar")
-    data = archive.read_bytes()
-    transfer_id = uuid.uuid4().hex[:12]
-    count = (len(data) + CHUNK_BYTES - 1) // CHUNK_BYTES
-    transfer = {"url": url} if url else {"chunks": {"id": transfer_id, "count": count, "size": CHUNK_BYTES}}
-    offer_args = build_offer(bundle_dir, archive, transfer, downgrade_key)
-    scope = device if device else "fleet"
-    result, lock, online = PushResult(), threading.Lock(), set()
-    client = broker.client()
-    offer_id = uuid.uuid4().hex
-
-    def chunk_topic(i: int) -> str:
-        return f"{prefix}/{scope}/update/{transfer_id}/chunk/{i}"
-
-    def on_message(c: mqtt.Client, u: Any, msg: mqtt.MQTTMessage) -> None:
-        parts = msg.topic.split("/")
-        if parts[-1] == "status" and msg.payload == b"online":
-            online.add(parts[-2])
-        elif parts[-2:] == ["reply", "update"]:
-            body = json.loads(msg.payload)
-            if body.get("id") == offer_id:
-                with lock:
-                    result.replies.setdefault(parts[-3], []).append(body)
-        elif parts[-1] == "need" and not url:
-            for i in json.loads(msg.payload).get("missing", []):
-                if 0 <= i < count:
-                    c.publish(chunk_topic(i), data[i * CHUNK_BYTES:(i + 1) * CHUNK_BYTES], qos=1)
-                    result.chunks_resent += 1
-
-    client.on_message = on_message
-    connected = threading.Event()
-    client.on_connect = lambda c, u, f, r, p: (c.subscribe([(f"{prefix}/+/status", 1), (f"{prefix}/+/reply/update", 1),
-                                                            (f"{prefix}/+/update/{transfer_id}/need", 1)]),
-                                               connected.set())
-    client.connect(broker.host, broker.port)
-    client.loop_start()
     try:
-        if not connected.wait(10):
-            raise UserError(f"broker {broker.host}:{broker.port} did not accept the connection")
-        time.sleep(0.5)  # retained statuses arrive
-        targets = {device} if device else set(online)
-        if not targets:
-            raise UserError(f"no box under '{prefix}' is online")
-        body = {"id": offer_id, "issued_at": time.time(), "expires_at": time.time() + timeout, "args": offer_args}
-        client.publish(f"{prefix}/{scope}/cmd/update", json.dumps(body), qos=1).wait_for_publish(10)
-        if not url:
-            time.sleep(0.5)  # the box has set up its receiver
-            for i in range(count):
-                if drop_chunks and i in drop_chunks:
-                    continue
-                client.publish(chunk_topic(i), data[i * CHUNK_BYTES:(i + 1) * CHUNK_BYTES], qos=1)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with lock:
-                if all(result.final(t) for t in targets):
-                    break
-            time.sleep(0.1)
+        data = archive.read_bytes()
+        transfer_id = uuid.uuid4().hex[:12]
+        transfer = url_transfer(url) if url else chunk_transfer(transfer_id, chunk_count(len(data)))
+        args = build_offer(bundle_dir, archive, transfer, downgrade_key)
+        session = PushSession(broker, prefix, device, transfer_id, None if url else data)
+        session.run(args, timeout, drop_chunks or set())
     finally:
-        client.loop_stop()
-        client.disconnect()
         archive.unlink(missing_ok=True)
         work.rmdir()
-    return result
+    return session.result
+
+
+class PushSession:
+    """One offer on the wire: publish it, serve chunks (again when asked) and
+    collect each box's replies until every target has a final one."""
+
+    def __init__(self, broker: Broker, prefix: str, device: str | None, transfer_id: str, data: bytes | None) -> None:
+        self.broker, self.device, self.transfer_id, self.data = broker, device, transfer_id, data
+        self.to = Topics(prefix, device or FLEET)  # where the offer and chunks go
+        self.watch = Topics(prefix, ANY)  # what comes back from any box
+        self.count = chunk_count(len(data)) if data is not None else 0
+        self.offer_id = uuid.uuid4().hex
+        self.result, self.lock, self.online = PushResult(), threading.Lock(), set()
+        self.connected = threading.Event()
+        self.client = broker.client()
+        self.client.on_message = self._on_message
+        self.client.on_connect = self._on_connect
+
+    def run(self, args: dict[str, Any], timeout: float, drop_chunks: set[int]) -> None:
+        """Connect, offer, send chunks and wait until every target box has a final reply or time runs out."""
+        self.client.connect(self.broker.host, self.broker.port)
+        self.client.loop_start()
+        try:
+            if not self.connected.wait(CONNECT_TIMEOUT_S):
+                raise UserError(f"broker {self.broker.host}:{self.broker.port} did not accept the connection")
+            time.sleep(SETTLE_S)  # retained statuses arrive
+            targets = {self.device} if self.device else set(self.online)
+            if not targets:
+                raise UserError(f"no box under '{self.to.prefix}' is online")
+            body = command_payload(self.offer_id, args, expires_at=time.time() + timeout)
+            self.client.publish(self.to.command("update"), json.dumps(body), qos=1).wait_for_publish(10)
+            if self.data is not None:
+                time.sleep(SETTLE_S)  # the box has set up its receiver
+                for i in range(self.count):
+                    if i not in drop_chunks:
+                        self._send_chunk(i)
+            self._wait(targets, timeout)
+        finally:
+            self.client.loop_stop()
+            self.client.disconnect()
+
+    def _wait(self, targets: set[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if all(self.result.final(t) for t in targets):
+                    return
+            time.sleep(0.1)
+
+    def _send_chunk(self, index: int) -> None:
+        assert self.data is not None
+        self.client.publish(self.to.chunk(self.transfer_id, index), chunk(self.data, index), qos=1)
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        client.subscribe([(self.watch.status, 1), (self.watch.reply("update"), 1),
+                          (self.watch.need(self.transfer_id), 1)])
+        self.connected.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        device, leaf = device_and_leaf(msg.topic)
+        replier = update_reply_device(msg.topic)
+        if leaf == "status" and msg.payload == b"online":
+            self.online.add(device)
+        elif replier is not None:
+            body = json.loads(msg.payload)
+            if body.get("id") == self.offer_id:
+                with self.lock:
+                    self.result.replies.setdefault(replier, []).append(body)
+        elif leaf == "need" and self.data is not None:
+            for i in missing_of(json.loads(msg.payload)):
+                if 0 <= i < self.count:
+                    self._send_chunk(i)
+                    self.result.chunks_resent += 1
 
 
 def status(broker: Broker, prefix: str, wait_s: float = 2.0) -> dict[str, dict[str, Any]]:
     """Each box's status, model and last update result, from retained messages."""
     boxes: dict[str, dict[str, Any]] = {}
     client = broker.client()
+    watch = Topics(prefix, ANY)
 
     def on_message(c: mqtt.Client, u: Any, msg: mqtt.MQTTMessage) -> None:
-        parts = msg.topic.split("/")
-        box = boxes.setdefault(parts[-2], {})
-        box[parts[-1]] = msg.payload.decode() if parts[-1] == "status" else json.loads(msg.payload)
+        device, leaf = device_and_leaf(msg.topic)
+        boxes.setdefault(device, {})[leaf] = msg.payload.decode() if leaf == "status" else json.loads(msg.payload)
 
     client.on_message = on_message
-    client.on_connect = lambda c, u, f, r, p: c.subscribe([(f"{prefix}/+/status", 1), (f"{prefix}/+/model", 1),
-                                                           (f"{prefix}/+/update_result", 1)])
+    client.on_connect = lambda c, u, f, r, p: c.subscribe([(watch.status, 1), (watch.model, 1),
+                                                           (watch.update_result, 1)])
     client.connect(broker.host, broker.port)
     client.loop_start()
     time.sleep(wait_s)
     client.loop_stop()
     client.disconnect()
-    boxes.pop("fleet", None)
+    boxes.pop(FLEET, None)
     return boxes

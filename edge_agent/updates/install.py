@@ -1,161 +1,42 @@
-"""Box side of fleet model updates.
+"""Box side of fleet model updates: from an accepted offer to an enhancer
+ready to swap in, off the frame loop.
 
-An offer arrives as the ``update`` command. In order, and before any byte of
-payload is fetched: the Ed25519 signature over the offered manifest is
-checked against the trusted keys; the version must be above the installed
-one unless a signed downgrade comes with it; no file in the manifest may
-escape the bundle; the input spec must be one this runtime speaks. Then the
-archive is fetched (URL, or chunks over MQTT with re-requests for missing
-ones), its size and sha256 checked, unpacked in staging, its manifest
-compared byte for byte with the signed one and every file verified; it is
-compiled for the configured device and smoke-tested on the bundle's
-reference frame. Only then does the agent loop swap it in, between frames.
+After checks.py has accepted the offer: the archive is fetched (URL, or
+chunks over MQTT with re-requests for missing ones), its size and sha256
+checked, unpacked in staging, its manifest compared byte for byte with the
+signed one and every file verified; it is compiled for the configured device
+and smoke-tested on the bundle's reference frame. Only then does the update
+controller hand it to the agent's loop, which swaps it in between frames.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import shutil
 import threading
 import time
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import CommandError, UserError
-from ..fsutil import sha256_file
+from ..fsutil import sha256_bytes, sha256_file
 from ..media import read_image
-from .store import ModelStore
-from ..runtime.bundle import MANIFEST, Bundle, load_bundle, parse_manifest, unpack_archive
+from ..runtime.bundle import MANIFEST, Bundle, load_bundle, unpack_archive
 from ..runtime.enhancer import EnhanceSettings, Enhancer
-from .signing import load_public_key, verify_signature
+from .protocol import CHUNK_TIMEOUT_S, NEED_INTERVAL_S, STAGES, Offer
+from .store import ModelStore
+from .transfer import ChunkReceiver, fetch_url
 
-CHUNK_TIMEOUT_S = 120.0
-NEED_INTERVAL_S = 2.0
-MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
-
-
-def downgrade_statement(manifest_bytes: bytes) -> bytes:
-    """What a fleet manager signs to allow installing an older version."""
-    return b"edge-agent downgrade:" + hashlib.sha256(manifest_bytes).hexdigest().encode()
-
-
-@dataclass(frozen=True)
-class Offer:
-    manifest_bytes: bytes
-    signature: bytes
-    archive_sha256: str
-    archive_size: int
-    url: str | None
-    transfer_id: str | None
-    chunk_count: int
-    downgrade_signature: bytes | None
-
-    @classmethod
-    def parse(cls, args: dict[str, Any]) -> "Offer":
-        try:
-            manifest = base64.b64decode(args["manifest"], validate=True)
-            signature = base64.b64decode(args["signature"], validate=True)
-            transfer = args["transfer"]
-            down = args.get("downgrade_signature")
-            offer = cls(manifest, signature, str(args["archive_sha256"]), int(args["archive_size"]),
-                        transfer.get("url"), transfer.get("chunks", {}).get("id"),
-                        int(transfer.get("chunks", {}).get("count", 0)),
-                        base64.b64decode(down, validate=True) if down else None)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise CommandError("update offer is malformed; needs manifest, signature (base64), archive_sha256, "
-                               "archive_size and transfer.url or transfer.chunks {id, count}") from None
-        if (offer.url is None) == (offer.transfer_id is None):
-            raise CommandError("update offer needs exactly one of transfer.url and transfer.chunks")
-        if not 0 < offer.archive_size <= MAX_ARCHIVE_BYTES:
-            raise CommandError(f"update archive size {offer.archive_size} is not allowed; allowed: 1..{MAX_ARCHIVE_BYTES}")
-        if offer.transfer_id is not None and (not offer.transfer_id.isalnum() or offer.chunk_count < 1):
-            raise CommandError("update transfer.chunks needs an alphanumeric id and a count of at least 1")
-        return offer
-
-
-def check_offer(offer: Offer, trusted_key_paths: list[str], installed_version_code: int) -> dict[str, Any]:
-    """Everything that can be refused before downloading; returns the manifest."""
-    trusted = [load_public_key(Path(p)) for p in trusted_key_paths]
-    try:
-        verify_signature(offer.manifest_bytes, offer.signature, trusted)
-    except UserError as exc:
-        raise CommandError(f"update refused: {exc}") from None
-    manifest = json.loads(offer.manifest_bytes)
-    version_code = int(manifest.get("version_code", -1))
-    if version_code <= installed_version_code:
-        if offer.downgrade_signature is None:
-            raise CommandError(f"update refused: version code {version_code} is not above the installed "
-                               f"{installed_version_code} (anti-rollback); a signed downgrade is required")
-        if not any(_verifies(k, offer.downgrade_signature, downgrade_statement(offer.manifest_bytes)) for k in trusted):
-            raise CommandError("update refused: the downgrade signature does not verify")
-    for rel in manifest.get("files", {}):
-        p = PurePosixPath(rel)
-        if p.is_absolute() or ".." in p.parts or rel.startswith("\\"):
-            raise CommandError(f"update refused: file path '{rel}' escapes the bundle")
-    try:
-        parse_manifest(Path("offer"), manifest)  # the same checks as loading, incl. the input spec
-    except UserError as exc:
-        raise CommandError(f"update refused: {exc}") from None
-    return manifest
-
-
-def _verifies(key: Any, signature: bytes, message: bytes) -> bool:
-    try:
-        key.verify(signature, message)
-        return True
-    except Exception:  # cryptography raises InvalidSignature
-        return False
-
-
-class ChunkReceiver:
-    """Collects chunks of one transfer on disk, so a restart resumes."""
-
-    def __init__(self, folder: Path, count: int) -> None:
-        self.folder, self.count = folder, count
-        folder.mkdir(parents=True, exist_ok=True)
-        self.arrived = threading.Condition()
-
-    def put(self, index: int, data: bytes) -> None:
-        if not 0 <= index < self.count:
-            return
-        tmp = self.folder / f"{index}.tmp"
-        tmp.write_bytes(data)
-        tmp.replace(self.folder / f"{index}.chunk")
-        with self.arrived:
-            self.arrived.notify_all()
-
-    def missing(self) -> list[int]:
-        return [i for i in range(self.count) if not (self.folder / f"{i}.chunk").exists()]
-
-    def assemble(self, out: Path) -> None:
-        with open(out, "wb") as f:
-            for i in range(self.count):
-                f.write((self.folder / f"{i}.chunk").read_bytes())
-
-
-def fetch_url(url: str, out: Path, timeout: float = 60.0) -> None:
-    scheme = urllib.parse.urlparse(url).scheme
-    if scheme not in ("http", "https", "file"):
-        raise CommandError(f"update URL scheme '{scheme}' is not allowed; allowed: http, https, file")
-    with urllib.request.urlopen(url, timeout=timeout) as response, open(out, "wb") as f:  # noqa: S310 (scheme checked)
-        remaining = MAX_ARCHIVE_BYTES + 1
-        while chunk := response.read(1 << 16):
-            remaining -= len(chunk)
-            if remaining < 0:
-                raise CommandError("update download is larger than allowed")
-            f.write(chunk)
+Progress = Callable[[str, dict[str, Any]], None]  # (stage, extra reply fields)
+Done = Callable[[Path | None, Enhancer | None, str | None], None]  # (installed bundle, its enhancer, error)
 
 
 def install_archive(offer: Offer, archive: Path, store: ModelStore) -> Path:
+    """Unpack and verify the archive in staging, then adopt it into the store."""
     if archive.stat().st_size != offer.archive_size or sha256_file(archive) != offer.archive_sha256:
         raise CommandError("update refused: the transferred archive does not match its size/sha256 (truncated or corrupt)")
-    digest = hashlib.sha256(offer.manifest_bytes).hexdigest()[:8]
+    digest = sha256_bytes(offer.manifest_bytes)[:8]
     name = f"{json.loads(offer.manifest_bytes)['version_code']}-{digest}"
     work = store.staging / f"{name}.unpack"
     shutil.rmtree(work, ignore_errors=True)
@@ -190,9 +71,8 @@ class UpdateJob(threading.Thread):
     """Fetch, install and smoke-test one offer off the frame loop; the result
     (an Enhancer ready to swap in, or an error) goes to ``done``."""
 
-    def __init__(self, offer: Offer, store: ModelStore, settings: EnhanceSettings,
-                 progress: Callable[[str, dict[str, Any]], None], request_chunks: Callable[[list[int]], None],
-                 done: Callable[[Path | None, Enhancer | None, str | None], None]) -> None:
+    def __init__(self, offer: Offer, store: ModelStore, settings: EnhanceSettings, progress: Progress,
+                 request_chunks: Callable[[list[int]], None], done: Done) -> None:
         super().__init__(name="model-update", daemon=True)
         self.offer, self.store, self.settings = offer, store, settings
         self.progress, self.request_chunks, self.done = progress, request_chunks, done
@@ -200,18 +80,20 @@ class UpdateJob(threading.Thread):
                          if offer.transfer_id else None)
 
     def run(self) -> None:
+        """The job: download, install, smoke-test; the outcome always goes to ``done``."""
         archive = self.store.staging / f"{self.offer.archive_sha256[:16]}.tar"
+        downloading, installing, smoke_testing = STAGES
         try:
-            self.progress("downloading", {})
+            self.progress(downloading, {})
             if self.offer.url:
                 part = archive.with_suffix(".part")
                 fetch_url(self.offer.url, part)
                 part.replace(archive)
             else:
                 self._receive_chunks(archive)
-            self.progress("installing", {})
+            self.progress(installing, {})
             bundle_dir = install_archive(self.offer, archive, self.store)
-            self.progress("smoke-testing", {})
+            self.progress(smoke_testing, {})
             enhancer = smoke_test(load_bundle(bundle_dir), self.settings)
             self.done(bundle_dir, enhancer, None)
         except UserError as exc:
@@ -224,6 +106,7 @@ class UpdateJob(threading.Thread):
                 shutil.rmtree(self.receiver.folder, ignore_errors=True)
 
     def _receive_chunks(self, archive: Path) -> None:
+        """Wait for every chunk, asking again for the missing ones now and then."""
         assert self.receiver is not None
         deadline = time.monotonic() + CHUNK_TIMEOUT_S
         last_request = 0.0

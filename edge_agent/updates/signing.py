@@ -27,6 +27,7 @@ from ..runtime.bundle import MANIFEST, SIGNATURE
 
 
 def key_id(public: Ed25519PublicKey) -> str:
+    """The id a signature names its key by: 16 hex digits of sha256 of the raw public key."""
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
@@ -48,6 +49,7 @@ def generate_keypair(folder: Path, name: str = "fleet") -> tuple[Path, Path]:
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
+    """The fleet's signing key (PEM from `bundle keygen`), or a clear error."""
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:
@@ -59,6 +61,7 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
+    """A trusted key from a box's config, or a clear error."""
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
     except (OSError, ValueError) as exc:
@@ -70,12 +73,14 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
 
 
 def sign_manifest(manifest_bytes: bytes, key: Ed25519PrivateKey) -> bytes:
+    """The detached signature file's bytes for ``manifest_bytes``."""
     signature = {"algorithm": "ed25519", "key_id": key_id(key.public_key()),
                  "signature": base64.b64encode(key.sign(manifest_bytes)).decode()}
     return (json.dumps(signature) + "\n").encode()
 
 
 def sign_bundle(root: Path, key: Ed25519PrivateKey) -> Path:
+    """Sign a bundle folder's manifest in place (writes manifest.json.sig atomically)."""
     manifest = root / MANIFEST
     if not manifest.is_file():
         raise BundleError(f"model bundle {root}: {MANIFEST} is missing")
@@ -107,5 +112,6 @@ def verify_signature(manifest_bytes: bytes, signature_bytes: bytes | None, trust
 
 
 def verify_bundle_signature(root: Path, trusted: list[Ed25519PublicKey]) -> str:
+    """Verify a bundle folder's signature; returns the signing key's id."""
     sig_path = root / SIGNATURE
     return verify_signature((root / MANIFEST).read_bytes(), sig_path.read_bytes() if sig_path.exists() else None, trusted)

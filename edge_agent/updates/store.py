@@ -21,14 +21,18 @@ import shutil
 from pathlib import Path
 
 from ..errors import BundleError
+from ..fsutil import fsync_dir
+from ..paths import STORE_FOLDER
 from ..runtime.bundle import Bundle, load_bundle
 
 log = logging.getLogger("edge_agent.model_store")
 
 
 class ModelStore:
+    """The installed bundles and the two symlinks that say which one runs."""
+
     def __init__(self, state_dir: Path) -> None:
-        self.root = state_dir / "models"
+        self.root = state_dir / STORE_FOLDER
         self.staging = self.root / "staging"
         self.root.mkdir(parents=True, exist_ok=True)
         self.staging.mkdir(exist_ok=True)
@@ -37,10 +41,12 @@ class ModelStore:
         return self.root / name
 
     def target(self, name: str) -> Path | None:
+        """The bundle folder ``name`` (current/previous) points at, if any."""
         link = self._link(name)
         return (self.root / os.readlink(link)) if link.is_symlink() else None
 
     def load(self, name: str) -> Bundle | None:
+        """The bundle ``name`` points at, if it verifies (a corrupt one is logged, not used)."""
         path = self.target(name)
         if path is None:
             return None
@@ -70,7 +76,7 @@ class ModelStore:
             shutil.rmtree(unpacked, ignore_errors=True)
             return final
         os.replace(unpacked, final)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return final
 
     def point(self, name: str, bundle_dir: Path) -> None:
@@ -79,7 +85,7 @@ class ModelStore:
         tmp.unlink(missing_ok=True)
         os.symlink(bundle_dir.name, tmp)
         os.replace(tmp, self._link(name))
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
     def switch_to(self, bundle_dir: Path) -> None:
         """current -> new, previous -> what current was."""
@@ -89,6 +95,7 @@ class ModelStore:
         self.point("current", bundle_dir)
 
     def roll_back(self) -> Path | None:
+        """current -> previous; returns the bundle now current (None: nothing to go back to)."""
         previous = self.target("previous")
         if previous is not None:
             self.point("current", previous)
@@ -103,10 +110,3 @@ class ModelStore:
             if old.resolve() not in protected:
                 shutil.rmtree(old, ignore_errors=True)
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -23,6 +23,8 @@ class SessionSpec:
 
 
 class Backend(Protocol):
+    """An inference runtime: what it can run on, and a compiled denoiser for one shape."""
+
     name: str
 
     def version(self) -> str:
@@ -32,6 +34,7 @@ class Backend(Protocol):
         """Device names this runtime can use on this machine."""
 
     def default_device(self) -> str:
+        """The device used when none is asked for."""
         ...
 
     def needs_static_tile(self, device: str) -> bool:

@@ -24,6 +24,8 @@ _PROVIDER_DEVICES = {
 
 
 class OnnxRuntimeBackend:
+    """ONNX Runtime: dynamic shapes, any installed execution provider."""
+
     name = "onnxruntime"
 
     def version(self) -> str:
@@ -40,6 +42,7 @@ class OnnxRuntimeBackend:
         return False
 
     def open(self, bundle: Bundle, spec: SessionSpec) -> Denoise:
+        """A session on the requested device's provider (CPU as fallback for the others)."""
         device = spec.device.upper()
         if device not in self.devices():
             raise choice_error("onnxruntime device", spec.device, self.devices())

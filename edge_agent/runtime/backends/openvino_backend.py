@@ -21,6 +21,8 @@ _VIRTUAL_DEVICES = ("AUTO",)
 
 
 class OpenVinoBackend:
+    """OpenVINO: static shapes, compiled-model cache, LATENCY hint (see the module docstring)."""
+
     name = "openvino"
 
     def __init__(self) -> None:
@@ -45,6 +47,7 @@ class OpenVinoBackend:
         return device.upper().startswith("NPU")
 
     def check_device(self, device: str) -> str:
+        """The device name as OpenVINO takes it; refuses devices this machine does not have."""
         device = device.upper()
         physical = self.core.available_devices
         base = device.split(":")[0]
@@ -58,6 +61,7 @@ class OpenVinoBackend:
         raise choice_error("openvino device", device, self.devices())
 
     def model_file(self, bundle: Bundle, precision: str) -> Path:
+        """The IR for ``precision`` when the bundle has one, else its ONNX file."""
         path = bundle.model_path(precision, "openvino") or bundle.model_path(precision, "onnx")
         if path is None:
             raise BundleError(f"model bundle {bundle.root}: no model for precision '{precision}'; "
@@ -65,6 +69,7 @@ class OpenVinoBackend:
         return path
 
     def open(self, bundle: Bundle, spec: SessionSpec) -> Denoise:
+        """Reshape to the static shape, compile (or load from the cache) and return D(x, sigma, cond)."""
         device = self.check_device(spec.device)
         model = self.core.read_model(str(self.model_file(bundle, spec.precision)))
         shape = [spec.batch, 3, spec.height, spec.width]
