@@ -94,6 +94,15 @@ def test_every_room_imports_only_the_rooms_it_may():
     assert not broken, "import rules broken (see ARCHITECTURE.md):\n" + "\n".join(broken)
 
 
+def test_the_box_side_of_updates_knows_no_mqtt():
+    """Only the fleet manager's side of updates/ is an MQTT client; the box's
+    side (checks, install, controller, store) acts through callbacks."""
+    broken = [f"{path.relative_to(ROOT)}:{line} imports {target}"
+              for path in sorted((PACKAGE / "updates").glob("*.py")) if path.name != "fleet.py"
+              for line, target in file_imports(path) if target.startswith("edge_agent.mqtt")]
+    assert not broken, "\n".join(broken)
+
+
 def test_the_runtime_needs_only_its_own_dependencies():
     """No torch (or any export/test/bench extra), and nothing from the checkout's toolchains."""
     stdlib = set(sys.stdlib_module_names)
