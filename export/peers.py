@@ -45,9 +45,13 @@ def bm3d_cbm3d(night: np.ndarray, target_mean: float = 0.4) -> np.ndarray:
     from skimage.restoration import estimate_sigma
 
     x = exposure_correct(night, target_mean).astype(np.float64) / 255.0
-    sigma = float(np.mean(estimate_sigma(x, channel_axis=-1)))
-    y = bm3d.bm3d_rgb(x, max(sigma, 1e-3))
-    return np.round(np.clip(y, 0, 1) * 255).astype(np.uint8)
+    if np.ptp(x - x.mean(axis=-1, keepdims=True)) < 1e-6:  # grey (IR) frame: CBM3D's colour transform divides by 0
+        sigma = float(estimate_sigma(x[..., 0]))
+        y = np.repeat(np.asarray(bm3d.bm3d(x[..., 0], max(sigma, 1e-3)))[..., None], 3, axis=-1)
+    else:
+        sigma = float(np.mean(estimate_sigma(x, channel_axis=-1)))
+        y = bm3d.bm3d_rgb(x, max(sigma, 1e-3))
+    return np.round(np.clip(np.nan_to_num(y), 0, 1) * 255).astype(np.uint8)
 
 
 PEERS = {"identity": identity, "clahe_nlm": clahe_nlm, "gamma_wb_nlm": gamma_wb_nlm}

@@ -105,6 +105,9 @@ def test_cbm3d_peer_runs_on_the_exposure_corrected_frame():
     night = np.random.default_rng(1).integers(0, 40, (48, 64, 3), dtype=np.uint8)
     out = bm3d_cbm3d(night)
     assert out.shape == night.shape and out.dtype == np.uint8 and out.mean() > night.mean()
+    grey = np.repeat(night[..., :1], 3, axis=-1)  # IR frames: CBM3D's colour transform would divide by zero
+    out = bm3d_cbm3d(grey)
+    assert out.mean() > grey.mean() and np.array_equal(out[..., 0], out[..., 2])
 
 
 def test_frame_sets_are_native_and_spread():
