@@ -102,6 +102,18 @@ def folder_images(folder: Path) -> list[Path]:
     return images
 
 
+class TruncatedVideo(UserError):
+    """A video that stops decoding before its announced end (a recording cut
+    off by a power loss or a full disk). ``frames`` decoded fine; callers that
+    can use a partial result (``edge-agent enhance``) keep them."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, frames: int) -> None:
+        super().__init__(message)
+        self.frames = frames
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What an output video must match: frame rate, size and the announced frame count."""
@@ -143,15 +155,15 @@ class VideoReader:
                     if not ok:
                         break
                 if bgr.shape[:2] != (self.info.height, self.info.width):
-                    raise UserError(f"video {self.path}: frame {index} is {bgr.shape[1]}x{bgr.shape[0]}, "
-                                    f"not {self.info.width}x{self.info.height} (corrupt stream)")
+                    raise TruncatedVideo(f"video {self.path}: frame {index} is {bgr.shape[1]}x{bgr.shape[0]}, "
+                                         f"not {self.info.width}x{self.info.height} (corrupt stream)", index)
                 yield np.ascontiguousarray(bgr[..., ::-1])
                 index += 1
         finally:
             self.cap.release()
         if self.info.frames and index < self.info.frames:
-            raise UserError(f"video {self.path} ended at frame {index} of {self.info.frames} "
-                            "(truncated or corrupt); no output was written")
+            raise TruncatedVideo(f"video {self.path} ended at frame {index} of {self.info.frames} "
+                                 "(truncated or corrupt)", index)
 
 
 class AtomicVideoWriter:

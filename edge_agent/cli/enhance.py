@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
-from ..media import AtomicVideoWriter, VideoReader, folder_images, kind_of, read_image, write_image
+from ..media import (AtomicVideoWriter, TruncatedVideo, VideoReader, folder_images, kind_of, read_image,
+                     write_image)
 from ..progress import Progress, track
 from ..runtime.enhancer import Enhancer, StreamEnhancer
 from ..runtime.forensic import CustodyRecord, enhance_with_uncertainty
@@ -30,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="videos: turn off the motion-adaptive temporal filter (each output frame then depends "
                         "only on its own input frame, as in forensic mode)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace outputs that already exist (an input is never overwritten)")
     add_runtime_options(p)
     p.set_defaults(run=run)
 
@@ -42,6 +47,7 @@ class Job:
 
     def __init__(self, enhancer: Enhancer, uncertainty: Path | None, temporal: bool) -> None:
         self.enhancer = enhancer
+        self.frames = 0  # frames (or images) written, for the summary line
         self.uncertainty = uncertainty
         self.record = CustodyRecord(enhancer) if uncertainty else None
         self.temporal = temporal and uncertainty is None
@@ -66,14 +72,57 @@ class Job:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Enhance SRC by its kind (image, folder, video) into DST."""
+    """Enhance SRC by its kind (image, folder, video) into DST, then print one summary line."""
     kind = kind_of(args.src)
+    check_outputs(args.src, [args.output, args.uncertainty], kind, args.overwrite)
     bundle, settings = open_model(args)
+    started = time.monotonic()
     job = Job(Enhancer(bundle, settings), args.uncertainty, temporal=not args.no_temporal)
     handler = {"image": _image, "folder": _folder, "video": _video}[kind]
-    rc = handler(job, args.src, args.output, not args.quiet)
+    try:
+        rc = handler(job, args.src, args.output, not args.quiet)
+    except TruncatedVideo as exc:
+        sys.stderr.write(f"error: {exc}; the {exc.frames} frames before it were enhanced into {args.output}\n")
+        rc = exc.exit_code
     job.finish()
+    print(summary(job, args.src, args.output, time.monotonic() - started))
     return rc
+
+
+def summary(job: Job, src: Path, dst: Path, seconds: float) -> str:
+    """The line after each job: what was written where, how fast, with what."""
+    d = job.enhancer.describe()
+    rate = job.frames / seconds if seconds > 0 else 0.0
+    return (f"enhanced {job.frames} frame{'s' if job.frames != 1 else ''} of {src} -> {dst} in {seconds:.1f} s "
+            f"({rate:.2f} frames/s; {d['model']} {d['model_version']}, {d['backend']} {d['device']} "
+            f"{d['precision']}, {d['steps']} steps)")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def check_outputs(src: Path, outputs: list[Path | None], kind: str, overwrite: bool) -> None:
+    """Refuse, before any work, to write over the input (never allowed) or
+    over an existing output (unless ``overwrite``); for a folder, over any
+    file the run would write."""
+    outs = [o for o in outputs if o is not None]
+    if len(outs) == 2 and _same_file(*outs):
+        raise UserError(f"output {outs[0]} and --uncertainty {outs[1]} are the same path; give two")
+    for out in outs:
+        if _same_file(src, out):
+            raise UserError(f"output {out} is the input {src}; choose another path so the original footage is kept")
+        if kind == "folder":
+            if out.is_dir() and not overwrite:
+                taken = [out / p.name for p in folder_images(src) if (out / p.name).exists()]
+                if taken:
+                    raise UserError(f"output {taken[0]} already exists ({len(taken)} of the folder's outputs do); "
+                                    "pass --overwrite to replace them")
+        elif out.exists() and not out.is_dir() and not overwrite:
+            raise UserError(f"output {out} already exists; pass --overwrite to replace it")
 
 
 def _image(job: Job, src: Path, dst: Path, progress: bool) -> int:
@@ -84,6 +133,7 @@ def _image(job: Job, src: Path, dst: Path, progress: bool) -> int:
     if unc is not None:
         write_image(job.uncertainty, unc)
         job.record.add(src, dst, job.uncertainty)
+    job.frames = 1
     return 0
 
 
@@ -103,6 +153,7 @@ def _folder(job: Job, src: Path, dst: Path, progress: bool) -> int:
             if unc is not None:
                 write_image(job.uncertainty / path.name, unc)
                 job.record.add(path, dst / path.name, job.uncertainty / path.name)
+            job.frames += 1
         except UserError as exc:  # one bad file must not stop the others
             failures.append(str(exc))
     for message in failures:
@@ -111,27 +162,38 @@ def _folder(job: Job, src: Path, dst: Path, progress: bool) -> int:
 
 
 def _video(job: Job, src: Path, dst: Path, progress: bool) -> int:
+    """A video frame by frame. A recording that stops decoding early keeps the
+    frames before the cut (written, then TruncatedVideo re-raised for the
+    exit code); an interruption or any other error leaves no output."""
     reader = VideoReader(src)
     bar = Progress(reader.info.frames or None, "enhance", enabled=progress)
-    frames = 0
-    with AtomicVideoWriter(dst, reader.info) as writer:
-        unc_writer = AtomicVideoWriter(job.uncertainty, reader.info) if job.uncertainty else None
+    truncated: TruncatedVideo | None = None
+    writers = [AtomicVideoWriter(dst, reader.info)]
+    try:
+        if job.uncertainty:
+            writers.append(AtomicVideoWriter(job.uncertainty, reader.info))
         enhance = job.video_frames()
         try:
             for rgb in reader:  # the stream's one seed and temporal filter: a static scene stays static
-                out, unc = enhance(rgb)
-                writer.write(out)
-                if unc_writer is not None:
-                    unc_writer.write(unc)
-                frames += 1
+                for writer, frame in zip(writers, enhance(rgb)):
+                    writer.write(frame)
+                job.frames += 1
                 bar.update()
-        except BaseException:
-            if unc_writer is not None:
-                unc_writer.abort()
-            raise
-        if unc_writer is not None:
-            unc_writer.commit()
-    bar.close()
+        except TruncatedVideo as exc:
+            truncated = exc
+        if job.frames == 0:
+            raise UserError(f"{truncated}; no frame decodes, nothing was written" if truncated
+                            else f"video {src} holds no frames")
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    finally:
+        bar.close()
+    for writer in writers:
+        writer.commit()
     if job.record is not None:
-        job.record.add(src, dst, job.uncertainty, frames=frames)
+        job.record.add(src, dst, job.uncertainty, frames=job.frames)
+    if truncated is not None:
+        raise truncated
     return 0
