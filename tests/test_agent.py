@@ -73,7 +73,7 @@ def test_birth_health_metadata_discovery_and_last_will(running):
     meta = rec.wait_json(f"{BASE}/enhanced")
     assert len(meta["input_sha256"]) == 64 and meta["model"] == "tiny-test" and meta["latency_ms"] > 0
     switch = json.loads(rec.wait_for("homeassistant/switch/edge_agent_cam1/enhance/config"))
-    assert switch["command_topic"] == f"{BASE}/cmd/enhance"
+    assert switch["command_topic"] == f"{BASE}/enhance/set"
     assert json.loads(rec.wait_for("homeassistant/sensor/edge_agent_cam1/latency_p95_ms/config"))["state_topic"] == f"{BASE}/health"
     assert json.loads(rec.wait_for(f"{BASE}/model"))["version_code"] == 1
     # retained birth seen by a client that connects later

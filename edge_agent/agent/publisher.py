@@ -1,6 +1,7 @@
 """What leaves the box over MQTT, last stop of a frame's path: per-frame
-metadata, snapshots, health, the retained state (model, enhance switch, Home
-Assistant discovery) and the update replies.
+metadata, snapshots, health, the retained state (model, enhance switch, steps,
+Home Assistant discovery, the enhanced picture for Home Assistant's image
+entity, at most every ``IMAGE_INTERVAL_S``) and the update replies.
 
 A box without a broker still runs: every method is then a no-op, so the
 agent and the update controller never ask whether MQTT is there.
@@ -16,11 +17,13 @@ import numpy as np
 from ..config import AgentConfig
 from ..fsutil import sha256_bytes
 from ..mqtt.commands import command_id
-from ..mqtt.discovery import discovery_messages
+from ..mqtt.discovery import discovery_messages, update_state
 from ..mqtt.link import Incoming, MqttLink
 from ..runtime.bundle import Bundle
-from ..updates.protocol import need_message
+from ..updates.protocol import FINAL_STAGES, need_message
 from .camera import Frame
+
+IMAGE_INTERVAL_S = 10.0  # the retained picture Home Assistant shows: fresh enough, not a video stream over MQTT
 
 
 def frame_metadata(frame: Frame, out: np.ndarray, latency_ms: float, info: dict[str, Any]) -> dict[str, Any]:
@@ -39,6 +42,9 @@ class Publisher:
         self.link, self.cfg = link, cfg
         self.snapshot_requested = False
         self._last_snapshot = self._last_health = 0.0
+        self._last_image = -IMAGE_INTERVAL_S
+        self._steps: int | None = None  # the steps last published on steps/state
+        self._installed = ""  # the model version the update entity shows
 
     def frame(self, frame: Frame, out: np.ndarray, latency_ms: float, info: dict[str, Any]) -> None:
         """Metadata for every frame; a JPEG snapshot when asked for or due."""
@@ -47,12 +53,26 @@ class Publisher:
             return
         if outputs.metadata:
             link.publish(link.topics.enhanced, frame_metadata(frame, out, latency_ms, info))
-        interval = outputs.snapshot_interval_s
-        if self.snapshot_requested or (interval > 0 and time.monotonic() - self._last_snapshot >= interval):
+        interval, now = outputs.snapshot_interval_s, time.monotonic()
+        due = self.snapshot_requested or (interval > 0 and now - self._last_snapshot >= interval)
+        image_due = self.cfg.mqtt is not None and self.cfg.mqtt.home_assistant and \
+            now - self._last_image >= max(IMAGE_INTERVAL_S, interval)
+        if due or image_due:
             ok, jpeg = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, outputs.snapshot_quality])
-            if ok:
+            if ok and due:
                 link.publish(link.topics.snapshot, jpeg.tobytes())
-            self.snapshot_requested, self._last_snapshot = False, time.monotonic()
+            if ok and image_due:
+                link.publish(link.topics.image, jpeg.tobytes(), qos=0, retain=True)
+                self._last_image = now
+            if due:
+                self.snapshot_requested, self._last_snapshot = False, now
+        self.steps_state(info.get("steps"))
+
+    def steps_state(self, steps: int | None) -> None:
+        """The retained ``steps/state`` (Home Assistant's number), when it changed."""
+        if self.link is not None and steps is not None and steps != self._steps:
+            self.link.publish(self.link.topics.state("steps"), str(steps), qos=1, retain=True)
+            self._steps = steps
 
     def health(self, report: Callable[[], dict[str, Any]]) -> None:
         """Publish ``report()`` when the health interval has passed (it is only
@@ -70,21 +90,39 @@ class Publisher:
         self.enhance_state(enhance_enabled)
         link.publish(link.topics.model, {"name": bundle.name, "version": bundle.version,
                                          "version_code": bundle.version_code}, qos=1, retain=True)
+        self._installed = bundle.version
+        link.publish(link.topics.model_update, update_state(bundle.version), qos=1, retain=True)
+        self._steps = None  # published again with the next frame
         if self.cfg.mqtt.home_assistant:
             for topic, config in discovery_messages(self.cfg.mqtt.discovery_prefix, link.topics,
-                                                    bundle.version).items():
+                                                    bundle.version, sorted(bundle.sampler.steps)).items():
                 link.publish(topic, config, qos=1, retain=True)
 
     def enhance_state(self, enabled: bool) -> None:
         """The retained enhancement switch state Home Assistant shows."""
         if self.link is not None:
-            self.link.publish(self.link.topics.enhance_state, "ON" if enabled else "OFF", qos=1, retain=True)
+            payload = "ON" if enabled else "OFF"
+            self.link.publish(self.link.topics.state("enhance"), payload, qos=1, retain=True)
+            self.link.publish(self.link.topics.enhance_state, payload, qos=1, retain=True)  # the older topic
 
     # -- update controller callbacks ------------------------------------------
     def update_reply(self, request: Incoming | None, body: dict[str, Any]) -> None:
         """A further reply to an `update` command (progress, outcome)."""
         if self.link is not None and request is not None:
             self.link.reply(request, {"id": command_id(request.payload), "command": "update", **body})
+        self._update_progress(body)
+
+    def _update_progress(self, body: dict[str, Any]) -> None:
+        """Home Assistant's update entity follows a running update: in progress
+        until a final stage, with the stage as its release summary."""
+        if self.link is None or not self._installed:
+            return
+        stage = str(body.get("stage", ""))
+        done = body.get("ok") is False or stage in (*FINAL_STAGES, "marked good")
+        latest = body.get("version") if not done else None
+        self.link.publish(self.link.topics.model_update, update_state(
+            self._installed, latest, in_progress=not done, summary=f"{stage}: {body.get('error', '')}".rstrip(": ")),
+            qos=1, retain=True)
 
     def update_result(self, body: dict[str, Any]) -> None:
         """The retained outcome of the last update, for `edge-agent fleet status`."""
