@@ -78,7 +78,7 @@ def markdown(r: dict) -> str:
                      f"{_f(hd and hd['ssim'], '.3f')} |")
     sub = r["bm3d_subset"]
     lines += ["", f"BM3D subset (CBM3D costs about a minute per frame here, so it runs on a fixed subset: "
-              f"{', '.join(sub['frames'])} (a real CCTV still and a print scene), every condition: {sub['pairs']} still "
+              f"{', '.join(sub['frames'])}: one real CCTV still and one print scene, every condition: {sub['pairs']} still "
               f"pairs, here with every enhancer on the same pairs, and {sub.get('print_pairs', 0)} print pairs in the "
               "judges' table):",
               "", "| enhancer | PSNR | GT-mean PSNR | SSIM | CIEDE2000 | s/frame |", "| --- | --- | --- | --- | --- | --- |"]
@@ -104,7 +104,9 @@ def markdown(r: dict) -> str:
               f"with 2.5-4 px modules; realistic contrast, blur and perspective; pasted before the night degradation), "
               f"x {len(conds)} conditions; read by {m['judges']['text']} and {m['judges']['qr']}. Counts are "
               "read / missed / **wrong** (a wrong read is a plate of valid form or a QR payload that is not the truth: "
-              "invented detail). Models are read at every sampler seed listed (the first is the setting's own). "
+              "invented detail; Tesseract also misreads raw noisy glyphs into valid plates, so the night input's own count is the "
+              "baseline). Read / miss / wrong and the read rates by glyph height are at each setting's own sampler seed; the "
+              "last column adds up the wrong reads over every seed listed. "
               f"On the clean frames the readers get QR {_counts(ref['qr'])}, text {_counts(ref['text'])}.", "",
               "| enhancer | people recall | false detections / frame | QR read / miss / wrong | text read / miss / wrong "
               "| text read at 8-9.5 px | 11-12.5 px | 14-16 px | wrong reads at all seeds (seeds) |",
