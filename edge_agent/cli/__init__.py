@@ -19,6 +19,7 @@ import sys
 
 from .. import __version__
 from ..errors import UserError
+from .logs import LEVELS, setup_logging
 
 
 class Terminated(BaseException):
@@ -45,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="edge-agent", description="Night-time CCTV enhancement on the edge box.")
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
+    parser.add_argument("--log-level", choices=LEVELS, default=None, type=str.upper,
+                        help="log lines on stderr at this level and above (default: INFO for `run`, WARNING "
+                             "otherwise); timestamped, except under systemd, whose journal adds them")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in (enhance, bench, doctor, bundle, fleet, run, config):
         module.register(sub)
@@ -56,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from .options import cleanup
 
     args = build_parser().parse_args(argv)
+    setup_logging(args.log_level or "WARNING")
     previous = _install_sigterm()
     try:
         return int(args.run(args) or 0)

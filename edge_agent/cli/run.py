@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
+
+from .logs import LEVELS, setup_logging
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -11,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the on-camera agent (camera -> enhancement -> MQTT)")
     p.add_argument("--config", type=Path, required=True, help="agent YAML config (see `edge-agent config describe`)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (testing)")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--log-level", dest="run_log_level", default=None, choices=LEVELS,
+                   help="same as edge-agent --log-level (default INFO for the agent)")
     p.set_defaults(run=run)
 
 
@@ -19,5 +21,5 @@ def run(args: argparse.Namespace) -> int:
     """Run the agent; the agent module is imported only here, so other commands start fast."""
     from ..agent.loop import run_agent
 
-    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(args.run_log_level or args.log_level or "INFO")
     return run_agent(args.config, args.max_frames)
