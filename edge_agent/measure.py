@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import threading
 import time
 from typing import Any
 
@@ -65,4 +66,67 @@ def measure(enhancer: Enhancer, height: int, width: int, frames: int, warmup: in
             "mean_ms": round(mean, 2), "fps": round(1e3 / mean, 3),
             "model_mean_ms": round(float(np.mean(model_ms)), 2), "filter_mean_ms": round(float(np.mean(filter_ms)), 2),
             "ms_per_megapixel": round(mean / (height * width / 1e6), 2), "first_frame_ms": round(first_ms, 1),
+            "cpu": cpu_name(), "cores": os.cpu_count()}
+
+
+def latency_stats(ms: list[float]) -> dict[str, float | None]:
+    """min/median/mean/p95/max of per-frame latencies (ms); p95 needs 20 frames to mean anything."""
+    a = np.asarray(ms, dtype=np.float64)
+    return {"min_ms": round(float(a.min()), 2), "median_ms": round(float(np.median(a)), 2),
+            "mean_ms": round(float(a.mean()), 2),
+            "p95_ms": round(float(np.percentile(a, 95)), 2) if len(a) >= P95_MIN_FRAMES else None,
+            "max_ms": round(float(a.max()), 2)}
+
+
+P95_MIN_FRAMES = 20
+
+
+def _stream_loop(stream: StreamEnhancer, frame: np.ndarray, frames: int | None, seconds: float | None,
+                 out: list[float]) -> None:
+    """Enhance ``frame`` until ``frames`` are done or ``seconds`` have passed (at least once)."""
+    deadline = time.perf_counter() + seconds if seconds else None
+    while True:
+        t = time.perf_counter()
+        stream(frame)
+        out.append((time.perf_counter() - t) * 1e3)
+        if (frames is not None and len(out) >= frames) or (deadline is not None and time.perf_counter() >= deadline):
+            return
+
+
+def benchmark(enhancers: list[Enhancer], height: int, width: int, *, frames: int | None, seconds: float | None,
+              warmup: int, temporal: bool) -> dict[str, Any]:
+    """`edge-agent bench`, in benchmark_app's terms: compile time, first
+    inference, then the steady state (count, min/median/mean/p95/max,
+    throughput) of one stream per enhancer. One enhancer is latency mode (one
+    camera, every core on it); several run side by side in threads, as
+    several cameras on one box would (throughput mode)."""
+    frame = night_frame(height, width)
+    t0 = time.perf_counter()
+    for enhancer in enhancers:
+        grid = enhancer.grid(height, width)
+        enhancer.session(grid.tile_h, grid.tile_w)  # compile (or load from the cache) without inferring
+    compile_ms = (time.perf_counter() - t0) * 1e3
+    streams = [StreamEnhancer(e, temporal) for e in enhancers]
+    t0 = time.perf_counter()
+    streams[0](frame)
+    first_ms = (time.perf_counter() - t0) * 1e3
+    for stream in streams:
+        for _ in range(max(0, warmup - (stream is streams[0]))):
+            stream(frame)
+    per_stream: list[list[float]] = [[] for _ in streams]
+    quota = None if frames is None else max(1, -(-frames // len(streams)))
+    threads = [threading.Thread(target=_stream_loop, args=(s, frame, quota, seconds, out))
+               for s, out in zip(streams, per_stream)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    ms = [v for out in per_stream for v in out]
+    return {"resolution": f"{width}x{height}", **streams[0].describe(), "mode": "latency" if len(streams) == 1
+            else "throughput", "streams": len(streams), "threads_per_stream": enhancers[0].settings.threads or None,
+            "compile_ms": round(compile_ms, 1), "first_inference_ms": round(first_ms, 1), "warmup": warmup,
+            "count": len(ms), "duration_s": round(wall, 3), **latency_stats(ms),
+            "throughput_fps": round(len(ms) / wall, 3), "ms_per_megapixel": round(float(np.median(ms)) / (height * width / 1e6), 2),
             "cpu": cpu_name(), "cores": os.cpu_count()}

@@ -1,4 +1,9 @@
-"""`edge-agent doctor`: what this box can run, and whether its model verifies."""
+"""`edge-agent doctor`: what this box can run, and whether its model verifies.
+
+Devices as OpenVINO's ``hello_query_device`` shows them (full name,
+OPTIMIZATION_CAPABILITIES such as INT8/BF16/FP16, streams), the virtual
+devices apart, GPU and NPU as absent (with the driver to install) or
+unsupported by the installed runtime, and ONNX Runtime's providers."""
 from __future__ import annotations
 
 import argparse
@@ -10,8 +15,8 @@ from pathlib import Path
 from .. import __version__
 from ..errors import UserError
 from ..paths import default_model_path
-from ..runtime.backends import BACKEND_NAMES, get_backend
 from ..runtime.bundle import load_bundle
+from .devices import onnxruntime_report, openvino_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,10 +31,9 @@ def collect(model: Path | None) -> dict:
     """Runtimes, their devices and the model's verification, as one dict (also for --json)."""
     report: dict = {"edge_agent": __version__, "python": platform.python_version(),
                     "machine": f"{platform.system()} {platform.machine()}", "runtimes": {}}
-    for name in BACKEND_NAMES[1:]:
+    for name, query in (("openvino", openvino_report), ("onnxruntime", onnxruntime_report)):
         try:
-            backend = get_backend(name)
-            report["runtimes"][name] = {"version": backend.version(), "devices": backend.devices()}
+            report["runtimes"][name] = query()
         except UserError as exc:
             report["runtimes"][name] = {"error": str(exc)}
     path = model or default_model_path()
@@ -53,10 +57,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"edge-agent {report['edge_agent']}  python {report['python']}  {report['machine']}")
         for name, info in report["runtimes"].items():
-            if "error" in info:
-                print(f"  {name:<12} unavailable: {info['error']}")
-            else:
-                print(f"  {name:<12} {info['version']:<14} devices: {', '.join(info['devices'])}")
+            print("\n".join(_runtime_lines(name, info)))
         m = report["model"]
         if m["verified"]:
             print(f"  model        {m['name']} {m['version']} (code {m['version_code']}) at {m['path']}: verified; "
@@ -68,3 +69,24 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("error: the model does not verify; see above\n")
         return 3
     return 0
+
+
+def _runtime_lines(name: str, info: dict) -> list[str]:
+    """The text form of one runtime's entry."""
+    if "error" in info:
+        return [f"  {name:<12} unavailable: {info['error']}"]
+    lines = [f"  {name:<12} {info['version']}"]
+    for device, d in info.get("hardware", {}).items():
+        lines.append(f"    {device:<6} {d.get('name', '?')}  [{' '.join(d.get('capabilities', []))}]"
+                     + (f"  streams {d['streams'][0]}-{d['streams'][-1]}" if d.get("streams") else ""))
+    for device, why in info.get("absent", {}).items():
+        lines.append(f"    {device:<6} {why}")
+    for device in info.get("unsupported", []):
+        lines.append(f"    {device:<6} unsupported: this OpenVINO build has no {device} plugin")
+    if "virtual" in info:
+        lines.append(f"    virtual devices (choose among the above): {', '.join(info['virtual'])}")
+    if "providers" in info:
+        lines.append(f"    providers: {', '.join(info['providers'])} (devices: {', '.join(info['devices'])})")
+        hinted = {p: h for p, h in info["not_in_this_build"].items() if h}
+        lines += [f"    {p}: not in this build; {h}" for p, h in hinted.items()]
+    return lines
