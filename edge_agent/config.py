@@ -124,6 +124,12 @@ class MqttConfig:
     keepalive_s: int = describe("keepalive interval", 30)
     health_interval_s: float = describe("publish health this often", 10.0)
     command_max_age_s: float = describe("commands older than this (or past their expiry) are refused", 60.0)
+    clock_skew_s: float = describe("commands issued further than this in the future are refused", 300.0)
+    command_keys: list[str] = describe("Ed25519 public keys (PEM) of the fleet's commands role; when set, every "
+                                       "command not in open_commands must be signed by one", default_factory=list)
+    groups: list[str] = describe("groups this box belongs to: a signed command may target one of them", default_factory=list)
+    open_commands: list[str] = describe("commands that need no signature (read-only ones)",
+                                        default_factory=lambda: ["health", "snapshot"])
     home_assistant: bool = describe("publish Home Assistant MQTT discovery", True)
     discovery_prefix: str = describe("Home Assistant discovery prefix", "homeassistant")
 
@@ -137,6 +143,10 @@ class MqttConfig:
         if self.password_env and self.password_credential:
             raise ConfigError(f"{path}: set password_env or password_credential, not both")
         positive(self.health_interval_s, f"{path}.health_interval_s")
+        positive(self.clock_skew_s, f"{path}.clock_skew_s")
+        for key in self.command_keys:
+            if not Path(key).is_file():
+                raise ConfigError(f"{path}.command_keys: file {key} does not exist")
 
     def password(self) -> str | None:
         """The password from the environment or a systemd credential, never from the YAML."""
@@ -162,6 +172,14 @@ class UpdatesConfig:
                                        "empty disables updates", default_factory=list)
     rollback_frames: int = describe("roll back when a new model fails this many frames in a row", 5)
     keep_bundles: int = describe("installed bundles kept on disk (current and previous always)", 3)
+    threshold: int = describe("how many distinct trusted keys must sign an update's metadata", 1)
+    url_schemes: list[str] = describe("URL schemes an update may be fetched from (add http only on a trusted LAN)",
+                                      default_factory=lambda: ["https"])
+    download_deadline_s: float = describe("a download (URL or chunks) that takes longer is given up", 600.0)
+    download_min_rate_bps: float = describe("a URL download slower than this (after 10 s) is given up", 10_000.0)
+    max_unpacked_mb: float = describe("an archive that unpacks to more than this is refused (decompression bomb)", 512.0)
+    max_files: int = describe("an archive with more files than this is refused", 64)
+    trial_frames: int = describe("good frames in a row (and a passing health check) that mark a new model good", 50)
 
     def validate(self, path: str) -> None:
         for key in self.trusted_keys:
@@ -169,6 +187,13 @@ class UpdatesConfig:
                 raise ConfigError(f"{path}.trusted_keys: file {key} does not exist")
         if self.rollback_frames < 1:
             raise ConfigError(f"{path}.rollback_frames must be >= 1")
+        if not 1 <= self.threshold <= max(1, len(self.trusted_keys)):
+            raise ConfigError(f"{path}.threshold must be 1..{max(1, len(self.trusted_keys))} (the number of trusted keys)")
+        for scheme in self.url_schemes:
+            if scheme not in ("https", "http", "file"):
+                raise ConfigError(f"{path}.url_schemes: {scheme!r} is not allowed; allowed: https, http, file")
+        for name in ("download_deadline_s", "download_min_rate_bps", "max_unpacked_mb", "max_files", "trial_frames"):
+            positive(getattr(self, name), f"{path}.{name}")
 
 
 @dataclass

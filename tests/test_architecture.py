@@ -26,7 +26,7 @@ ALLOWED = {
 }
 # the runtime's own dependencies (pyproject's [project] dependencies): nothing from the export,
 # test or bench extras (torch, onnx, nncf, scikit-*, matplotlib) may creep in
-THIRD_PARTY = {"numpy", "cv2", "onnxruntime", "openvino", "yaml", "paho", "cryptography"}
+THIRD_PARTY = {"numpy", "cv2", "onnxruntime", "openvino", "yaml", "paho", "cryptography", "tqdm", "psutil", "pydantic"}
 MAX_FILE_LINES = 300
 MAX_FUNCTION_LINES = 60
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import AgentConfig, ModelConfig, load_config
-from ..mqtt.commands import CommandRouter
+from ..mqtt.commands import CommandAuth, CommandRouter, load_command_keys
+from ..mqtt.topics import FLEET
 from ..mqtt.link import MqttLink
 from ..paths import default_cache_dir, default_model_path, under_state
 from ..runtime.enhancer import EnhanceSettings, Enhancer, StreamEnhancer
@@ -27,7 +28,7 @@ from ..updates.controller import UpdateController, UpdateHooks
 from ..updates.store import ModelStore
 from .camera import Frame, LatestFrameCamera
 from .handlers import COMMANDS, EXIT_RESTART, bind
-from .health import CpuMeter, RollingStats, health_report
+from .health import CpuMeter, EventLog, RollingStats, health_report
 from .publisher import Publisher
 from .segments import SegmentStore
 from .systemd import ServiceNotifier
@@ -45,6 +46,20 @@ def enhance_settings(m: ModelConfig) -> EnhanceSettings:
     """The runtime's settings from the config's model section."""
     return EnhanceSettings(backend=m.backend, device=m.device, precision=m.precision, steps=m.steps, seed=m.seed,
                            threads=m.threads, cache_dir=Path(m.cache_dir) if m.cache_dir else default_cache_dir())
+
+
+def make_router(cfg: AgentConfig, handlers: dict[str, Any], device: str, state_dir: Path) -> CommandRouter:
+    """The command router with this box's limits, remembered ids and, when
+    command keys are configured, signatures required for state changes."""
+    m = cfg.mqtt
+    auth = None
+    if m is not None and m.command_keys:
+        # `update` carries its own proof: metadata signed by the update role (updates/checks.py)
+        auth = CommandAuth(load_command_keys(m.command_keys), {device, FLEET, *m.groups}, {*m.open_commands, "update"})
+    elif m is not None:
+        log.warning("no mqtt.command_keys: any client that can publish to this box's topics can change its state")
+    return CommandRouter(handlers, max_age_s=m.command_max_age_s if m else 60.0, clock_skew_s=m.clock_skew_s if m else 300.0,
+                         auth=auth, seen_path=state_dir / "commands_seen.json")
 
 
 class Agent:
@@ -67,6 +82,7 @@ class Agent:
         self.enhance_enabled = cfg.enhance
         self.stats = RollingStats()
         self.cpu = CpuMeter()
+        self.events = EventLog()  # journal lines: model, camera connect/loss/recovery, throughput
         self.started = time.monotonic()
         self.last_error: str | None = None
         self.exit_code: int | None = None
@@ -76,11 +92,13 @@ class Agent:
         self.mqtt = MqttLink(cfg.mqtt, self.device, self.publish_state) if cfg.mqtt else None
         self.publisher = Publisher(self.mqtt, cfg)
         self.service = ServiceNotifier()
-        self.router = CommandRouter(bind(self), max_age_s=cfg.mqtt.command_max_age_s if cfg.mqtt else 60.0)
+        self.router = make_router(cfg, bind(self), self.device, state_dir)
         self.updates = UpdateController(cfg.updates, self.store, self.settings, UpdateHooks(
             running=lambda: self.enhancer, use=self.use_enhancer, announce=self.publish_state,
             reply=self.publisher.update_reply, publish_result=self.publisher.update_result,
-            request_chunks=self.publisher.need_chunks, route_chunks=self.publisher.route_chunks))
+            request_chunks=self.publisher.need_chunks, route_chunks=self.publisher.route_chunks,
+            healthy=self._healthy_for_trial), targets={self.device, FLEET, *(cfg.mqtt.groups if cfg.mqtt else [])},
+            clock_skew_s=cfg.mqtt.clock_skew_s if cfg.mqtt else 300.0)
 
     # -- the loop -------------------------------------------------------------
     def _stop_on_signal(self, signum: int, _frame: object) -> None:
@@ -103,13 +121,21 @@ class Agent:
                     self.process(frame)
                 elif self.camera.ended:
                     self.exit_code = 0
-                self.run_commands()
-                self.periodic()
+                self._between_frames()
                 if max_frames is not None and self.stats.processed >= max_frames:
                     self.exit_code = 0
         finally:
             self.shutdown()
         return self.exit_code
+
+    def _between_frames(self) -> None:
+        """Commands, then periodic work; whatever fails here is reported, never stops the loop."""
+        for step in (self.run_commands, self.periodic):
+            try:
+                step()
+            except Exception as exc:
+                self.last_error = f"{step.__name__} failed: {exc.__class__.__name__}: {exc}"[:300]
+                log.exception("%s failed", step.__name__)
 
     def _respect_fps_limit(self) -> None:
         limit = self.cfg.camera.fps_limit
@@ -157,8 +183,10 @@ class Agent:
 
     def periodic(self) -> None:
         """Between frames: health when due, systemd's watchdog."""
+        link_ok = self.mqtt.check() if self.mqtt else True  # restarts a dead network thread
         self.publisher.health(self.health)
-        self.service.tick(time.monotonic(), self.camera.state)
+        self.events.tick(self)
+        self.service.tick(time.monotonic(), self.camera.state, link_ok)
 
     def run_commands(self) -> None:
         """Run the queued commands, then swap in a finished update."""
@@ -169,10 +197,19 @@ class Agent:
                 incoming = self.mqtt.commands.get_nowait()
             except queue.Empty:
                 break
-            if incoming.name == "update":
-                self.updates.request = incoming  # progress and outcome replies go to it
-            self.mqtt.reply(incoming, self.router.handle(incoming.name, incoming.payload))
+            if incoming.too_large is not None:
+                reply = {"id": None, "command": incoming.name, "ok": False,
+                         "error": f"payload of {incoming.too_large} bytes is over the limit"}
+            else:
+                self.updates.request = incoming  # an accepted update's replies go to this request
+                reply = self.router.handle(incoming.name, incoming.payload, retained=incoming.retained)
+            self.mqtt.reply(incoming, reply)
         self.updates.poll()
+
+    def _healthy_for_trial(self) -> bool:
+        """The health check a model on trial must pass to be marked good: the
+        MQTT link is up (its reply reaches the fleet) and frames are flowing."""
+        return (self.mqtt is None or self.mqtt.healthy()) and self.stats.processed > 0
 
     def publish_state(self) -> None:
         """Retained state, published on every (re)connect before `online`."""

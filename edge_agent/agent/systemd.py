@@ -36,7 +36,9 @@ class ServiceNotifier:
     at start: a box that cannot enhance is not up), WATCHDOG fed by frame
     progress or a camera visibly reconnecting, never by a bare timer, so a
     hung inference or a hung stream read stops the feeding and systemd
-    restarts the service."""
+    restarts the service. A dead MQTT network thread stops the feeding too
+    (the agent's loop restarts it first; only a link that stays dead gets
+    the service restarted)."""
 
     def __init__(self) -> None:
         self.ready = False
@@ -54,10 +56,11 @@ class ServiceNotifier:
             self.ready = True
             notify("READY=1\nSTATUS=enhancing")
 
-    def tick(self, now: float, camera_state: str) -> None:
-        """Feed the watchdog when it is due and the loop made progress since."""
+    def tick(self, now: float, camera_state: str, link_ok: bool = True) -> None:
+        """Feed the watchdog when it is due, the loop made progress since and
+        the MQTT link is healthy (its network thread runs)."""
         interval = watchdog_interval_s()
-        if interval is not None and now - self._last_watchdog >= interval:
+        if interval is not None and now - self._last_watchdog >= interval and link_ok:
             if self._progress or camera_state in ("connecting", "reconnecting"):
                 notify("WATCHDOG=1")
                 self._last_watchdog, self._progress = now, False

@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             target.add_argument("--device", help="one box's device id")
             target.add_argument("--fleet", action="store_true", help="every online box under the prefix")
             v.add_argument("--url", default=None, help="deliver by URL (http, https, file) instead of MQTT chunks")
+            v.add_argument("--key", type=Path, action="append", default=None,
+                           help="update-role private key that signs the offer (repeat for a threshold)")
             v.add_argument("--downgrade-key", type=Path, default=None,
                            help="fleet private key: sign an explicit downgrade to this (older) version")
             v.add_argument("--timeout", type=float, default=300.0)
@@ -46,7 +48,7 @@ def _broker(args: argparse.Namespace) -> Broker:
 
 def _push(args: argparse.Namespace) -> int:
     result = push(args.bundle, _broker(args), args.prefix, None if args.fleet else args.device, args.url,
-                  args.downgrade_key, args.timeout)
+                  args.downgrade_key, args.timeout, keys=args.key)
     failed = 0
     for device, replies in sorted(result.replies.items()):
         final = result.final(device) or replies[-1]

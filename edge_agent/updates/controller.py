@@ -8,9 +8,12 @@ callbacks in ``UpdateHooks`` (put an enhancer in use, publish, reply), so
 the swap happens on the loop thread, between two frames, and a box without
 MQTT runs the same code with no-op callbacks.
 
-After a swap the new model is on trial: ``rollback_frames`` failing frames
-in a row put the previous one back (in use and on disk); ten times as many
-good frames end the trial.
+After a swap the new model is on trial (store.py keeps the marker on
+disk): ``rollback_frames`` failing frames in a row put the previous one back,
+on disk first and then in use (the packaged model when there was no
+previous); ``trial_frames`` good frames in a row and a passing health check
+mark it good. Every reply and the final result of a transfer go to the
+request that started it, never to a later one.
 """
 from __future__ import annotations
 
@@ -20,14 +23,14 @@ from typing import Any, Callable
 
 from ..config import UpdatesConfig
 from ..errors import CommandError
+from ..fsutil import sha256_bytes
 from ..runtime.enhancer import EnhanceSettings, Enhancer
-from .checks import check_offer
-from .install import UpdateJob
+from .checks import Policy, check_offer
+from .install import Limits, UpdateJob
 from .protocol import Offer
-from .store import ModelStore
+from .store import ModelStore, crash_point
 
 ChunkSink = Callable[[str, int, bytes], None]  # (transfer id, chunk index, bytes)
-TRIAL_LENGTH = 10  # good frames that end a trial, in multiples of rollback_frames
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class UpdateHooks:
     publish_result: Callable[[dict[str, Any]], None]  # the retained outcome
     request_chunks: Callable[[str, list[int]], None]  # ask the fleet again for missing chunks
     route_chunks: Callable[[ChunkSink | None], None]  # send incoming chunks to a receiver; None: stop
+    healthy: Callable[[], bool] = lambda: True  # the health check that must pass to mark a model good
 
 
 @dataclass
@@ -48,29 +52,51 @@ class Trial:
     """A freshly swapped-in model, watched until proven or rolled back."""
 
     previous: Enhancer
+    request: Any  # who asked for this model: the outcome goes to them
+    floor: int  # the version floor the offer raises the box to once marked good
     failures: int = 0  # in a row
-    good: int = 0
+    good: int = 0  # in a row
 
 
 class UpdateController:
     """One update at a time, from offer to a kept or rolled-back model."""
 
-    def __init__(self, cfg: UpdatesConfig, store: ModelStore, settings: EnhanceSettings, hooks: UpdateHooks) -> None:
+    def __init__(self, cfg: UpdatesConfig, store: ModelStore, settings: EnhanceSettings, hooks: UpdateHooks,
+                 targets: set[str] | None = None, clock_skew_s: float = 300.0) -> None:
         self.cfg, self.store, self.settings, self.hooks = cfg, store, settings, hooks
-        self.request: Any = None  # the latest `update` command: progress and outcome replies go to it
+        self.targets, self.clock_skew_s = targets or {"fleet"}, clock_skew_s
+        self.request: Any = None  # the `update` command being handled now (set by the loop)
         self.job: UpdateJob | None = None
+        self.job_request: Any = None  # the request of the running job: its replies go there
+        self.job_floor = 0
         self.result: tuple[Path | None, Enhancer | None, str | None] | None = None  # set by the job's thread
         self.trial: Trial | None = None
+
+    def policy(self) -> Policy:
+        """What this box accepts now (keys, identity, limits, floor and accepted offers on disk)."""
+        history = self.store.history()
+        return Policy(list(self.cfg.trusted_keys), self.cfg.threshold, set(self.targets), tuple(self.cfg.url_schemes),
+                      int(self.cfg.max_unpacked_mb * (1 << 20)), self.cfg.max_files, self.clock_skew_s,
+                      history["floor"], frozenset(history["seen"]))
+
+    def limits(self) -> Limits:
+        """The transfer's limits from the config."""
+        return Limits(tuple(self.cfg.url_schemes), self.cfg.download_deadline_s, self.cfg.download_min_rate_bps,
+                      max_unpacked_bytes=int(self.cfg.max_unpacked_mb * (1 << 20)), max_files=self.cfg.max_files)
 
     def offer(self, args: dict[str, Any]) -> dict[str, Any]:
         """The `update` command: refuse what can be refused now, else start the job."""
         if not self.cfg.trusted_keys:
             raise CommandError("updates are disabled: no trusted_keys in this box's config")
-        if self.job is not None and self.job.is_alive():
+        if (self.job is not None and self.job.is_alive()) or self.result is not None:
             raise CommandError("an update is already in progress")
+        if self.trial is not None:
+            raise CommandError("the last update is still on trial; offer again once it is marked good")
         offer = Offer.parse(args)
-        manifest = check_offer(offer, self.cfg.trusted_keys, self.hooks.running().bundle.version_code)
-        request = self.request
+        manifest = check_offer(offer, self.policy(), self.hooks.running().bundle.version_code)
+        self.store.remember_offer(sha256_bytes(offer.metadata_bytes))  # a captured offer never runs twice
+        request = self.job_request = self.request
+        self.job_floor = int(offer.meta["floor"])
 
         def progress(stage: str, extra: dict[str, Any]) -> None:
             self.hooks.reply(request, {"ok": True, "stage": stage, **extra})
@@ -79,7 +105,8 @@ class UpdateController:
             self.result = (bundle_dir, enhancer, error)  # applied by the loop, between two frames
 
         self.job = UpdateJob(offer, self.store, self.settings, progress,
-                             lambda missing: self.hooks.request_chunks(str(offer.transfer_id), missing), done)
+                             lambda missing: self.hooks.request_chunks(str(offer.transfer_id), missing), done,
+                             self.limits())
         receiver = self.job.receiver
         if receiver is not None:
             self.hooks.route_chunks(lambda tid, i, data: receiver.put(i, data) if tid == offer.transfer_id else None)
@@ -97,37 +124,52 @@ class UpdateController:
         bundle_dir, enhancer, error = self.result
         self.result = None
         self.hooks.route_chunks(None)
+        request = self.job_request
         if error is not None or enhancer is None or bundle_dir is None:
-            self._report({"ok": False, "stage": "refused", "error": error})
+            self._report(request, {"ok": False, "stage": "refused", "error": error})
             return
         previous = self.hooks.running()
+        try:
+            self.store.switch_to(bundle_dir)  # on disk first: trial marker, previous, current
+        except OSError as exc:
+            self._report(request, {"ok": False, "stage": "refused", "error": f"cannot switch models: {exc}"})
+            return
         self.hooks.use(enhancer)  # the swap: between two frames, no frame lost
-        self.store.switch_to(bundle_dir)
+        crash_point("apply-after-swap")
         self.store.prune(self.cfg.keep_bundles)
-        self.trial = Trial(previous)
+        self.trial = Trial(previous, request, self.job_floor)
         self.hooks.announce()
-        self._report({"ok": True, "stage": "installed", "version": enhancer.bundle.version,
-                      "version_code": enhancer.bundle.version_code})
+        self._report(request, {"ok": True, "stage": "installed", "version": enhancer.bundle.version,
+                               "version_code": enhancer.bundle.version_code})
 
     def frame_done(self, ok: bool) -> None:
-        """After every frame: count the new model's failures and roll back when
-        ``rollback_frames`` fail in a row."""
+        """After every frame: roll back when ``rollback_frames`` fail in a row;
+        mark good after ``trial_frames`` good ones in a row and a passing health check."""
         trial = self.trial
         if trial is None:
             return
         trial.failures = 0 if ok else trial.failures + 1
-        trial.good += int(ok)
+        trial.good = trial.good + 1 if ok else 0
         if trial.failures >= self.cfg.rollback_frames:
-            failed = self.hooks.running().bundle.version
-            self.hooks.use(trial.previous)
-            self.store.roll_back()
+            self.roll_back(f"failed {self.cfg.rollback_frames} frames in a row")
+        elif trial.good >= self.cfg.trial_frames and self.hooks.healthy():
+            self.store.mark_good(trial.floor)
             self.trial = None
-            self.hooks.announce()
-            self._report({"ok": False, "stage": "rolled back", "error": f"model {failed} failed "
-                          f"{self.cfg.rollback_frames} frames in a row; back on {trial.previous.bundle.version}"})
-        elif trial.good >= TRIAL_LENGTH * self.cfg.rollback_frames:
-            self.trial = None  # proven: stop watching
+            self._report(trial.request, {"ok": True, "stage": "marked good", "version": self.hooks.running().bundle.version})
 
-    def _report(self, body: dict[str, Any]) -> None:
-        self.hooks.reply(self.request, body)
+    def roll_back(self, why: str) -> None:
+        """Put the trial's previous model back: on disk (durably), then in use."""
+        trial = self.trial
+        assert trial is not None
+        failed = self.hooks.running().bundle.version
+        self.store.roll_back()
+        crash_point("apply-rollback-on-disk")
+        self.hooks.use(trial.previous)
+        self.trial = None
+        self.hooks.announce()
+        self._report(trial.request, {"ok": False, "stage": "rolled back",
+                                     "error": f"model {failed} {why}; back on {trial.previous.bundle.version}"})
+
+    def _report(self, request: Any, body: dict[str, Any]) -> None:
+        self.hooks.reply(request, body)
         self.hooks.publish_result(body)

@@ -7,7 +7,9 @@ same modules the boxes read them with.
 """
 from __future__ import annotations
 
+import base64
 import json
+import tarfile
 import tempfile
 import threading
 import time
@@ -19,13 +21,13 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from ..errors import UserError
-from ..fsutil import sha256_file
+from ..fsutil import sha256_bytes, sha256_file
 from ..mqtt.commands import command_payload
 from ..mqtt.topics import ANY, FLEET, Topics, device_and_leaf, update_reply_device
 from ..runtime.bundle import MANIFEST, SIGNATURE, load_bundle, pack_archive
-from .protocol import (FINAL_STAGES, chunk, chunk_count, chunk_transfer, downgrade_statement, missing_of, offer_args,
-                       url_transfer)
-from .signing import load_private_key
+from .protocol import (FINAL_STAGES, METADATA_TYPE, canonical, chunk, chunk_count, chunk_transfer, missing_of,
+                       offer_args, url_transfer)
+from .signing import key_id, load_private_key
 
 CONNECT_TIMEOUT_S = 10.0
 SETTLE_S = 0.5  # retained statuses arrive; a box sets up its chunk receiver
@@ -65,30 +67,50 @@ class PushResult:
                      or r.get("ok") is False), None)
 
 
-def build_offer(bundle_dir: Path, archive: Path, transfer: dict[str, Any], downgrade_key: Path | None) -> dict:
-    """The ``update`` command's args for a signed bundle and its packed archive."""
+def build_offer(bundle_dir: Path, archive: Path, transfer: dict[str, Any], keys: list[Path], devices: list[str],
+                expires_s: float = 3600.0, floor: int = 0, downgrade: bool = False) -> dict:
+    """The ``update`` command's args: the bundle's manifest and signature and
+    the transfer metadata, signed by every key in ``keys`` (the update role)."""
     bundle = load_bundle(bundle_dir)
     manifest = (bundle.root / MANIFEST).read_bytes()
     sig_path = bundle.root / SIGNATURE
     if not sig_path.exists():
         raise UserError(f"bundle {bundle_dir} is not signed; run `edge-agent bundle sign` first")
-    downgrade = load_private_key(downgrade_key).sign(downgrade_statement(manifest)) if downgrade_key else None
-    return offer_args(manifest, sig_path.read_bytes(), sha256_file(archive), archive.stat().st_size, transfer,
-                      downgrade)
+    if not keys:
+        raise UserError("an offer must be signed: give the fleet's update key (--key)")
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if m.isfile()]
+    now = time.time()
+    meta = {"_type": METADATA_TYPE, "spec": 1, "version_code": int(json.loads(manifest)["version_code"]),
+            "manifest_sha256": sha256_bytes(manifest), "archive_sha256": sha256_file(archive),
+            "archive_size": archive.stat().st_size, "unpacked_size": sum(m.size for m in members),
+            "file_count": len(members), "transfer": transfer, "devices": devices, "issued_at": now,
+            "expires_at": now + expires_s, "floor": floor, "downgrade": downgrade}
+    metadata = canonical(meta)
+    signatures = []
+    for path in keys:
+        key = load_private_key(path)
+        signatures.append({"key_id": key_id(key.public_key()), "signature": base64.b64encode(key.sign(metadata)).decode()})
+    return offer_args(metadata, signatures, manifest, sig_path.read_bytes())
 
 
 def push(bundle_dir: Path, broker: Broker, prefix: str, device: str | None, url: str | None = None,
-         downgrade_key: Path | None = None, timeout: float = 300.0, drop_chunks: set[int] | None = None) -> PushResult:
+         downgrade_key: Path | None = None, timeout: float = 300.0, drop_chunks: set[int] | None = None,
+         keys: list[Path] | None = None, floor: int = 0, devices: list[str] | None = None) -> PushResult:
     """Offer the bundle and follow it to a final result on each target box.
     ``device`` None = the whole fleet (every box whose retained status is online).
-    ``drop_chunks`` withholds chunks from the first pass (tests the re-request path)."""
+    ``keys`` sign the offer (the update role); ``downgrade_key`` signs it too
+    and marks it as an allowed downgrade. ``drop_chunks`` withholds chunks
+    from the first pass (tests the re-request path)."""
     work = Path(tempfile.mkdtemp(prefix="fleet-push-"))
     archive = pack_archive(load_bundle(bundle_dir).root, work / "bundle.tar")
     try:
         data = archive.read_bytes()
         transfer_id = uuid.uuid4().hex[:12]
         transfer = url_transfer(url) if url else chunk_transfer(transfer_id, chunk_count(len(data)))
-        args = build_offer(bundle_dir, archive, transfer, downgrade_key)
+        signers = list(keys or []) + ([downgrade_key] if downgrade_key and downgrade_key not in (keys or []) else [])
+        args = build_offer(bundle_dir, archive, transfer, signers, devices or [device or FLEET],
+                           expires_s=max(timeout, 60.0) + 600.0, floor=floor, downgrade=downgrade_key is not None)
         session = PushSession(broker, prefix, device, transfer_id, None if url else data)
         session.run(args, timeout, drop_chunks or set())
     finally:
@@ -154,13 +176,19 @@ class PushSession:
         self.connected.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._message(msg)
+        except (ValueError, TypeError, AttributeError, RecursionError):  # a box's garbage must not stop the push
+            pass
+
+    def _message(self, msg: mqtt.MQTTMessage) -> None:
         device, leaf = device_and_leaf(msg.topic)
         replier = update_reply_device(msg.topic)
         if leaf == "status" and msg.payload == b"online":
             self.online.add(device)
         elif replier is not None:
             body = json.loads(msg.payload)
-            if body.get("id") == self.offer_id:
+            if isinstance(body, dict) and body.get("id") == self.offer_id:
                 with self.lock:
                     self.result.replies.setdefault(replier, []).append(body)
         elif leaf == "need" and self.data is not None:

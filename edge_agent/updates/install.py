@@ -10,10 +10,11 @@ controller hand it to the agent's loop, which swaps it in between frames.
 """
 from __future__ import annotations
 
-import json
 import shutil
+import tarfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,29 +26,69 @@ from ..media import read_image
 from ..runtime.bundle import MANIFEST, Bundle, load_bundle, unpack_archive
 from ..runtime.enhancer import EnhanceSettings, Enhancer
 from .protocol import CHUNK_TIMEOUT_S, NEED_INTERVAL_S, STAGES, Offer
-from .store import ModelStore
+from .store import ModelStore, crash_point
 from .transfer import ChunkReceiver, fetch_url
 
 Progress = Callable[[str, dict[str, Any]], None]  # (stage, extra reply fields)
 Done = Callable[[Path | None, Enhancer | None, str | None], None]  # (installed bundle, its enhancer, error)
 
 
-def install_archive(offer: Offer, archive: Path, store: ModelStore) -> Path:
+@dataclass(frozen=True)
+class Limits:
+    """How long and how big a transfer and its unpacked bundle may be."""
+
+    schemes: tuple[str, ...] = ("https",)
+    deadline_s: float = 600.0  # the whole download
+    min_rate_bps: float = 10_000.0  # URL downloads
+    stall_s: float = CHUNK_TIMEOUT_S  # chunks: no new chunk for this long ends the transfer
+    max_unpacked_bytes: int = 512 << 20
+    max_files: int = 64
+
+
+def check_archive_members(archive: Path, offer: Offer, limits: Limits) -> None:
+    """Read the tar headers only (stopping at the first one over a limit):
+    refuse a decompression bomb or a file flood before a byte is written."""
+    max_bytes = min(limits.max_unpacked_bytes, offer.meta["unpacked_size"])
+    max_files = min(limits.max_files, offer.meta["file_count"])
+    total = count = 0
+    try:
+        with tarfile.open(archive) as tar:
+            for member in tar:
+                total += member.size
+                count += 1
+                if total > max_bytes or count > max_files + 8:  # + folders
+                    raise CommandError(f"update refused: the archive unpacks to more than {max_bytes} bytes or "
+                                       f"{max_files} files (decompression bomb)")
+    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        raise CommandError(f"update refused: the archive cannot be read ({exc.__class__.__name__})") from None
+
+
+def install_archive(offer: Offer, archive: Path, store: ModelStore, limits: Limits = Limits()) -> Path:
     """Unpack and verify the archive in staging, then adopt it into the store."""
     if archive.stat().st_size != offer.archive_size or sha256_file(archive) != offer.archive_sha256:
         raise CommandError("update refused: the transferred archive does not match its size/sha256 (truncated or corrupt)")
+    check_archive_members(archive, offer, limits)
+    crash_point("install-before-unpack")
     digest = sha256_bytes(offer.manifest_bytes)[:8]
-    name = f"{json.loads(offer.manifest_bytes)['version_code']}-{digest}"
+    name = f"{offer.version_code}-{digest}"
     work = store.staging / f"{name}.unpack"
     shutil.rmtree(work, ignore_errors=True)
+    ok = False
     try:
         unpack_archive(archive, work)
+        crash_point("install-after-unpack")
         if (work / MANIFEST).read_bytes() != offer.manifest_bytes:
             raise CommandError("update refused: the archive's manifest is not the signed one")
         load_bundle(work)  # every file's size and sha256, and nothing unlisted
+        ok = True
     except UserError as exc:
-        shutil.rmtree(work, ignore_errors=True)
         raise CommandError(f"update refused: {exc}") from None
+    except OSError as exc:
+        raise CommandError(f"update refused: the archive cannot be unpacked ({exc.__class__.__name__})") from None
+    finally:
+        if not ok:  # staging is cleaned on every failure
+            shutil.rmtree(work, ignore_errors=True)
+    crash_point("install-before-adopt")
     return store.adopt(work, name)
 
 
@@ -69,15 +110,17 @@ def smoke_test(bundle: Bundle, settings: EnhanceSettings) -> Enhancer:
 
 class UpdateJob(threading.Thread):
     """Fetch, install and smoke-test one offer off the frame loop; the result
-    (an Enhancer ready to swap in, or an error) goes to ``done``."""
+    (an Enhancer ready to swap in, or an error) goes to ``done``. Whatever
+    happens, staging holds nothing of this job afterwards."""
 
     def __init__(self, offer: Offer, store: ModelStore, settings: EnhanceSettings, progress: Progress,
-                 request_chunks: Callable[[list[int]], None], done: Done) -> None:
+                 request_chunks: Callable[[list[int]], None], done: Done, limits: Limits = Limits()) -> None:
         super().__init__(name="model-update", daemon=True)
-        self.offer, self.store, self.settings = offer, store, settings
+        self.offer, self.store, self.settings, self.limits = offer, store, settings, limits
         self.progress, self.request_chunks, self.done = progress, request_chunks, done
-        self.receiver = (ChunkReceiver(store.staging / f"chunks-{offer.transfer_id}", offer.chunk_count)
-                         if offer.transfer_id else None)
+        self.stop = threading.Event()
+        self.receiver = (ChunkReceiver(store.staging / f"chunks-{offer.transfer_id}", offer.chunk_count,
+                                       offer.archive_size) if offer.transfer_id else None)
 
     def run(self) -> None:
         """The job: download, install, smoke-test; the outcome always goes to ``done``."""
@@ -87,14 +130,18 @@ class UpdateJob(threading.Thread):
             self.progress(downloading, {})
             if self.offer.url:
                 part = archive.with_suffix(".part")
-                fetch_url(self.offer.url, part)
+                fetch_url(self.offer.url, part, self.offer.archive_size, self.limits.schemes,
+                          self.limits.deadline_s, self.limits.min_rate_bps, self.stop)
                 part.replace(archive)
             else:
                 self._receive_chunks(archive)
+            crash_point("job-downloaded")
             self.progress(installing, {})
-            bundle_dir = install_archive(self.offer, archive, self.store)
+            bundle_dir = install_archive(self.offer, archive, self.store, self.limits)
             self.progress(smoke_testing, {})
+            crash_point("job-before-smoke-test")
             enhancer = smoke_test(load_bundle(bundle_dir), self.settings)
+            crash_point("job-smoke-tested")
             self.done(bundle_dir, enhancer, None)
         except UserError as exc:
             self.done(None, None, str(exc))
@@ -102,23 +149,29 @@ class UpdateJob(threading.Thread):
             self.done(None, None, f"update failed: {exc.__class__.__name__}: {exc}")
         finally:
             archive.unlink(missing_ok=True)
+            archive.with_suffix(".part").unlink(missing_ok=True)
             if self.receiver:
                 shutil.rmtree(self.receiver.folder, ignore_errors=True)
 
     def _receive_chunks(self, archive: Path) -> None:
-        """Wait for every chunk, asking again for the missing ones now and then."""
+        """Wait for every chunk, asking again for the missing ones now and
+        then; give up after ``stall_s`` without a new chunk or at the deadline."""
         assert self.receiver is not None
-        deadline = time.monotonic() + CHUNK_TIMEOUT_S
-        last_request = 0.0
+        start = last_progress = time.monotonic()
+        last_request, last_missing = 0.0, self.receiver.count + 1
         while missing := self.receiver.missing():
-            if time.monotonic() > deadline:
-                raise CommandError(f"update transfer timed out with {len(missing)} of {self.receiver.count} chunks missing")
-            if time.monotonic() - last_request > NEED_INTERVAL_S * 2:
-                self.request_chunks(missing)  # ask again for what has not arrived (dropped, or we restarted)
-                last_request = time.monotonic()
-                deadline = max(deadline, time.monotonic() + 10)
+            now = time.monotonic()
+            if len(missing) < last_missing:
+                last_missing, last_progress = len(missing), now
+            if now - last_progress > self.limits.stall_s or now - start > self.limits.deadline_s or self.stop.is_set():
+                raise CommandError(f"update transfer timed out with {len(missing)} of {self.receiver.count} "
+                                   "chunks missing")
+            if now - last_request > NEED_INTERVAL_S * 2:
+                self.request_chunks(missing[:1000])  # ask again for what has not arrived (dropped, or we restarted)
+                last_request = now
             with self.receiver.arrived:
-                self.receiver.arrived.wait(NEED_INTERVAL_S)
+                self.receiver.arrived.wait(min(NEED_INTERVAL_S, self.limits.stall_s))
+        crash_point("job-chunks-complete")
         part = archive.with_suffix(".part")
         self.receiver.assemble(part)
         part.replace(archive)

@@ -5,20 +5,31 @@ install.py, controller.py).
 An offer is the ``args`` of an ``update`` command (see mqtt/commands.py for
 the envelope)::
 
-    {"manifest": <base64 manifest.json>, "signature": <base64 manifest.json.sig>,
-     "archive_sha256": <hex>, "archive_size": <bytes>,
-     "transfer": {"url": <http|https|file URL>} | {"chunks": {"id": <alnum>, "count": n, "size": CHUNK_BYTES}},
-     "downgrade_signature": <base64 Ed25519 over downgrade_statement(manifest)>   (optional)}
+    {"metadata": <base64 canonical JSON, below>, "signatures": [{"key_id": .., "signature": <base64>}, ...],
+     "manifest": <base64 manifest.json>, "signature": <base64 manifest.json.sig>}
 
-Chunks travel on the ``chunk`` topic, raw bytes; a box asks for the ones it
-misses with ``{"missing": [i, ...]}`` on ``need``. The box answers the command
-with one reply per stage (``STAGES``) and ends with one of ``FINAL_STAGES``,
-also published retained on ``update_result``.
+The metadata is what the fleet's update keys sign (TUF's *targets* role, a
+threshold of them): everything a box acts on, so nothing unsigned steers it::
+
+    {"_type": "edge-agent/update", "spec": 1, "version_code": n, "manifest_sha256": hex,
+     "archive_sha256": hex, "archive_size": bytes, "unpacked_size": bytes, "file_count": n,
+     "transfer": {"url": <https URL>} | {"chunks": {"id": <alnum>, "count": n, "size": CHUNK_BYTES}},
+     "devices": [<device id> | <group> | "fleet", ...], "issued_at": t, "expires_at": t,
+     "floor": n, "downgrade": false}
+
+``expires_at`` defeats freeze attacks, ``devices`` binds an offer to its
+boxes, ``floor`` (kept by the box, never lowered) and ``downgrade`` defeat
+rollback attacks, and a box remembers every metadata digest it accepted, so a
+captured offer does not run twice. Chunks travel on the ``chunk`` topic, raw
+bytes; a box asks for the ones it misses with ``{"missing": [i, ...]}`` on
+``need``. The box answers the command with one reply per stage (``STAGES``)
+and ends with one of ``FINAL_STAGES``, also published retained on
+``update_result``.
 """
 from __future__ import annotations
 
 import base64
-import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,15 +37,16 @@ from ..errors import CommandError
 
 CHUNK_BYTES = 100_000  # under the 128 KB message limit many brokers and gateways use
 MAX_ARCHIVE_BYTES = 64 * 1024 * 1024  # a box refuses larger offers before fetching a byte
+MAX_CHUNKS = (MAX_ARCHIVE_BYTES + CHUNK_BYTES - 1) // CHUNK_BYTES
+MAX_METADATA_BYTES = 16 * 1024
+MAX_MANIFEST_BYTES = 128 * 1024
+MAX_SIGNATURES = 8
+MAX_LIFETIME_S = 30 * 24 * 3600.0  # an offer valid longer than this is refused (freeze attacks need short expiry)
 CHUNK_TIMEOUT_S = 120.0  # a chunked transfer that makes no progress this long is given up
 NEED_INTERVAL_S = 2.0  # how often a box may ask again for missing chunks (twice this, in practice)
 STAGES = ("downloading", "installing", "smoke-testing")  # progress replies, in order
 FINAL_STAGES = ("installed", "refused", "rolled back")
-
-
-def downgrade_statement(manifest_bytes: bytes) -> bytes:
-    """What a fleet manager signs to allow installing an older version."""
-    return b"edge-agent downgrade:" + hashlib.sha256(manifest_bytes).hexdigest().encode()
+METADATA_TYPE = "edge-agent/update"
 
 
 def chunk_count(size: int) -> int:
@@ -57,15 +69,15 @@ def chunk_transfer(transfer_id: str, count: int) -> dict[str, Any]:
     return {"chunks": {"id": transfer_id, "count": count, "size": CHUNK_BYTES}}
 
 
-def offer_args(manifest: bytes, signature: bytes, archive_sha256: str, archive_size: int,
-               transfer: dict[str, Any], downgrade_signature: bytes | None = None) -> dict[str, Any]:
+def canonical(obj: Any) -> bytes:
+    """The exact bytes that are signed: sorted keys, no spaces."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def offer_args(metadata: bytes, signatures: list[dict[str, str]], manifest: bytes, bundle_signature: bytes) -> dict[str, Any]:
     """The ``update`` command's args, as ``Offer.parse`` reads them."""
-    args: dict[str, Any] = {"manifest": base64.b64encode(manifest).decode(),
-                            "signature": base64.b64encode(signature).decode(),
-                            "archive_sha256": archive_sha256, "archive_size": archive_size, "transfer": transfer}
-    if downgrade_signature is not None:
-        args["downgrade_signature"] = base64.b64encode(downgrade_signature).decode()
-    return args
+    return {"metadata": base64.b64encode(metadata).decode(), "signatures": signatures,
+            "manifest": base64.b64encode(manifest).decode(), "signature": base64.b64encode(bundle_signature).decode()}
 
 
 def need_message(missing: list[int]) -> dict[str, Any]:
@@ -73,43 +85,123 @@ def need_message(missing: list[int]) -> dict[str, Any]:
     return {"missing": missing}
 
 
-def missing_of(need: dict[str, Any]) -> list[int]:
+def missing_of(need: Any) -> list[int]:
     """The chunk indices a ``need`` message asks for (the sender checks the range)."""
-    return list(need.get("missing", []))
+    missing = need.get("missing", []) if isinstance(need, dict) else []
+    return [i for i in missing[:MAX_CHUNKS] if isinstance(i, int)] if isinstance(missing, list) else []
+
+
+def _b64(args: dict[str, Any], key: str, limit: int) -> bytes:
+    value = args.get(key)
+    if not isinstance(value, str) or len(value) > limit * 4 // 3 + 4:
+        raise CommandError(f"update offer needs '{key}' as base64 of at most {limit} bytes")
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        raise CommandError(f"update offer '{key}' is not base64") from None
+
+
+def _int(meta: dict[str, Any], key: str, low: int, high: int) -> int:
+    value = meta.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise CommandError(f"update metadata '{key}' must be an integer in {low}..{high}, got {str(value)[:40]}")
+    return value
+
+
+def _number(meta: dict[str, Any], key: str) -> float:
+    value = meta.get(key)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1e11:
+        raise CommandError(f"update metadata '{key}' must be a finite unix time")
+    return float(value)
+
+
+def _hex(meta: dict[str, Any], key: str) -> str:
+    value = meta.get(key)
+    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise CommandError(f"update metadata '{key}' must be 64 lowercase hex digits")
+    return value
 
 
 @dataclass(frozen=True)
 class Offer:
-    """An offer as a box received it, checked for shape (not yet for trust)."""
+    """An offer as a box received it, checked for shape and limits (not yet for trust)."""
 
+    metadata_bytes: bytes
+    signatures: list[tuple[str, bytes]]  # (key id, signature)
     manifest_bytes: bytes
-    signature: bytes
+    signature: bytes  # the bundle's own manifest.json.sig
+    meta: dict[str, Any]
+    version_code: int
     archive_sha256: str
     archive_size: int
     url: str | None
     transfer_id: str | None
     chunk_count: int
-    downgrade_signature: bytes | None
 
     @classmethod
-    def parse(cls, args: dict[str, Any]) -> "Offer":
+    def parse(cls, args: Any) -> "Offer":
         """Decode the command's args; refuses a malformed offer or one over the limits."""
+        if not isinstance(args, dict):
+            raise CommandError("update offer must be an object")
+        metadata = _b64(args, "metadata", MAX_METADATA_BYTES)
+        signatures = _signatures(args.get("signatures"))
+        manifest, bundle_sig = _b64(args, "manifest", MAX_MANIFEST_BYTES), _b64(args, "signature", 4096)
         try:
-            manifest = base64.b64decode(args["manifest"], validate=True)
-            signature = base64.b64decode(args["signature"], validate=True)
-            transfer = args["transfer"]
-            down = args.get("downgrade_signature")
-            offer = cls(manifest, signature, str(args["archive_sha256"]), int(args["archive_size"]),
-                        transfer.get("url"), transfer.get("chunks", {}).get("id"),
-                        int(transfer.get("chunks", {}).get("count", 0)),
-                        base64.b64decode(down, validate=True) if down else None)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise CommandError("update offer is malformed; needs manifest, signature (base64), archive_sha256, "
-                               "archive_size and transfer.url or transfer.chunks {id, count}") from None
-        if (offer.url is None) == (offer.transfer_id is None):
-            raise CommandError("update offer needs exactly one of transfer.url and transfer.chunks")
-        if not 0 < offer.archive_size <= MAX_ARCHIVE_BYTES:
-            raise CommandError(f"update archive size {offer.archive_size} is not allowed; allowed: 1..{MAX_ARCHIVE_BYTES}")
-        if offer.transfer_id is not None and (not offer.transfer_id.isalnum() or offer.chunk_count < 1):
-            raise CommandError("update transfer.chunks needs an alphanumeric id and a count of at least 1")
-        return offer
+            meta = json.loads(metadata, parse_constant=_refuse)
+        except (ValueError, RecursionError, UnicodeDecodeError):
+            raise CommandError("update metadata is not JSON") from None
+        if not isinstance(meta, dict) or meta.get("_type") != METADATA_TYPE or meta.get("spec") != 1:
+            raise CommandError(f"update metadata must be an object of _type {METADATA_TYPE} and spec 1")
+        url, transfer_id, count = _transfer(meta.get("transfer"))
+        size = _int(meta, "archive_size", 1, MAX_ARCHIVE_BYTES)
+        if transfer_id is not None and count != chunk_count(size):
+            raise CommandError(f"update transfer.chunks.count {count} does not match archive_size {size} "
+                               f"({chunk_count(size)} chunks of {CHUNK_BYTES})")
+        for key in ("issued_at", "expires_at"):
+            _number(meta, key)
+        for key in ("unpacked_size", "file_count", "floor"):
+            _int(meta, key, 0, 1 << 40)
+        devices = meta.get("devices")
+        if not isinstance(devices, list) or not 0 < len(devices) <= 1000 or not all(isinstance(d, str) for d in devices):
+            raise CommandError("update metadata 'devices' must be a list of 1..1000 device ids or groups")
+        if not isinstance(meta.get("downgrade", False), bool):
+            raise CommandError("update metadata 'downgrade' must be true or false")
+        return cls(metadata, signatures, manifest, bundle_sig, meta, _int(meta, "version_code", 0, 1 << 53),
+                   _hex(meta, "archive_sha256"), size, url, transfer_id, count)
+
+
+def _refuse(text: str) -> Any:
+    raise CommandError(f"'{text}' is not allowed in update metadata")
+
+
+def _signatures(value: Any) -> list[tuple[str, bytes]]:
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_SIGNATURES:
+        raise CommandError(f"update offer needs 'signatures': a list of 1..{MAX_SIGNATURES} {{key_id, signature}}")
+    out = []
+    for entry in value:
+        if not isinstance(entry, dict) or not isinstance(entry.get("key_id"), str) or len(entry["key_id"]) > 64:
+            raise CommandError("update offer signature entries need 'key_id' and 'signature'")
+        out.append((entry["key_id"], _b64(entry, "signature", 128)))
+    return out
+
+
+def _transfer(transfer: Any) -> tuple[str | None, str | None, int]:
+    """(url, chunk transfer id, chunk count) from the signed ``transfer``."""
+    if not isinstance(transfer, dict) or len(transfer) != 1:
+        raise CommandError("update transfer needs exactly one of transfer.url and transfer.chunks")
+    if "url" in transfer:
+        url = transfer["url"]
+        if not isinstance(url, str) or not 0 < len(url) <= 2048:
+            raise CommandError("update transfer.url must be a URL of at most 2048 characters")
+        return url, None, 0
+    chunks = transfer.get("chunks")
+    if not isinstance(chunks, dict):
+        raise CommandError("update transfer needs exactly one of transfer.url and transfer.chunks")
+    tid, count, size = chunks.get("id"), chunks.get("count"), chunks.get("size", CHUNK_BYTES)
+    if not isinstance(tid, str) or not 0 < len(tid) <= 64 or not (tid.isascii() and tid.isalnum()):
+        raise CommandError("update transfer.chunks needs an alphanumeric id of 1..64 characters")
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_CHUNKS:
+        raise CommandError(f"update transfer.chunks.count must be 1..{MAX_CHUNKS}")
+    if size != CHUNK_BYTES:
+        raise CommandError(f"update transfer.chunks.size must be {CHUNK_BYTES}")
+    return None, tid, count

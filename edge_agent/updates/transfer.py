@@ -2,35 +2,48 @@
 
 Chunks are written to disk as they arrive (on paho's thread: no queue grows
 in memory), one file each in staging, so a restarted transfer resumes with
-what is already there. Both ways stop at the size limit of the protocol.
+what is already there. A chunk is kept only with its index in range and its
+exact size (the signed archive size fixes both), so a flood of chunks or
+oversized ones never fills the disk. A URL download stops at the signed size,
+at its deadline, and when it is slower than the minimum rate.
 """
 from __future__ import annotations
 
 import threading
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from ..errors import CommandError
 from ..fsutil import atomic_write_bytes
-from .protocol import MAX_ARCHIVE_BYTES
+from .protocol import CHUNK_BYTES
 
-URL_SCHEMES = ("http", "https", "file")
+MIN_RATE_GRACE_S = 10.0  # the minimum rate is judged after this long
 
 
 class ChunkReceiver:
     """Collects chunks of one transfer on disk, so a restart resumes."""
 
-    def __init__(self, folder: Path, count: int) -> None:
-        self.folder, self.count = folder, count
+    def __init__(self, folder: Path, count: int, size: int) -> None:
+        self.folder, self.count, self.size = folder, count, size
         folder.mkdir(parents=True, exist_ok=True)
         self.arrived = threading.Condition()
+        self.refused = 0  # chunks out of range or of the wrong size
+
+    def expected_len(self, index: int) -> int:
+        """The exact size of chunk ``index`` of this archive."""
+        return min(CHUNK_BYTES, self.size - index * CHUNK_BYTES)
 
     def put(self, index: int, data: bytes) -> None:
         """Store one chunk (called on paho's network thread) and wake the waiter."""
-        if not 0 <= index < self.count:
+        if not 0 <= index < self.count or len(data) != self.expected_len(index):
+            self.refused += 1
             return
-        atomic_write_bytes(self.folder / f"{index}.chunk", data, durable=False)
+        try:
+            atomic_write_bytes(self.folder / f"{index}.chunk", data, durable=False)
+        except OSError:  # staging removed: the transfer is over
+            return
         with self.arrived:
             self.arrived.notify_all()
 
@@ -45,15 +58,27 @@ class ChunkReceiver:
                 f.write((self.folder / f"{i}.chunk").read_bytes())
 
 
-def fetch_url(url: str, out: Path, timeout: float = 60.0) -> None:
-    """Download ``url`` to ``out``, refusing other schemes and oversized archives."""
+def fetch_url(url: str, out: Path, size: int, schemes: tuple[str, ...], deadline_s: float = 600.0,
+              min_rate_bps: float = 10_000.0, stop: threading.Event | None = None) -> None:
+    """Download ``url`` to ``out``: allowed schemes only, at most ``size``
+    bytes, within ``deadline_s``, never slower than ``min_rate_bps`` after a grace period."""
     scheme = urllib.parse.urlparse(url).scheme
-    if scheme not in URL_SCHEMES:
-        raise CommandError(f"update URL scheme '{scheme}' is not allowed; allowed: {', '.join(URL_SCHEMES)}")
+    if scheme not in schemes:
+        raise CommandError(f"update URL scheme '{scheme}' is not allowed; allowed: {', '.join(schemes)}")
+    t0 = time.monotonic()
+    got = 0
+    timeout = max(1.0, min(30.0, deadline_s))
     with urllib.request.urlopen(url, timeout=timeout) as response, open(out, "wb") as f:  # noqa: S310 (scheme checked)
-        remaining = MAX_ARCHIVE_BYTES + 1
-        while chunk := response.read(1 << 16):
-            remaining -= len(chunk)
-            if remaining < 0:
-                raise CommandError("update download is larger than allowed")
-            f.write(chunk)
+        read = getattr(response, "read1", response.read)  # what has arrived: a trickle is judged as it comes
+        while block := read(1 << 16):
+            got += len(block)
+            if got > size:
+                raise CommandError(f"update download is larger than the signed size of {size} bytes")
+            f.write(block)
+            elapsed = time.monotonic() - t0
+            if elapsed > deadline_s:
+                raise CommandError(f"update download passed its deadline of {deadline_s:.0f} s")
+            if elapsed > MIN_RATE_GRACE_S and got / elapsed < min_rate_bps:
+                raise CommandError(f"update download is slower than {min_rate_bps:.0f} B/s")
+            if stop is not None and stop.is_set():
+                raise CommandError("update download cancelled")
