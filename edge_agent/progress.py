@@ -1,16 +1,29 @@
-"""A dependency-free progress bar on stderr (a terminal gets one updating
-line; a log file gets a line every few percent)."""
+"""Progress on stderr: tqdm's bar on a terminal; in a log file or the journal
+(no terminal) a plain line every 30 s, since a bar redrawn with carriage
+returns is unreadable there. Training, evaluation and ``edge-agent enhance``
+share it."""
 from __future__ import annotations
 
 import sys
 import time
-from typing import Iterable, Iterator, TextIO, TypeVar
+from typing import Any, Iterable, Iterator, TextIO, TypeVar
 
 T = TypeVar("T")
+LOG_INTERVAL_S = 30.0
+
+
+def _tqdm(total: int | None, label: str, stream: TextIO, initial: int) -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:  # a box installed without it still shows the plain lines
+        return None
+    return tqdm(total=total, desc=label, file=stream, initial=initial, unit="it", dynamic_ncols=True,
+                mininterval=0.2, leave=True)
 
 
 class Progress:
-    """A counter that redraws itself at most every 0.2 s (terminal) or 30 s (log)."""
+    """A counter: tqdm on a terminal, a line every ``LOG_INTERVAL_S`` elsewhere."""
+
     def __init__(self, total: int | None, label: str, stream: TextIO | None = None, enabled: bool = True,
                  initial: int = 0) -> None:
         self.total, self.label, self.count, self.initial = total, label, initial, initial
@@ -19,14 +32,20 @@ class Progress:
         self.tty = self.stream.isatty()
         self.start = self._last = time.monotonic()
         self.postfix = ""
+        self._bar = _tqdm(total, label, self.stream, initial) if enabled and self.tty else None
 
     def update(self, n: int = 1, postfix: str | None = None) -> None:
         """Count ``n`` more items and redraw when due."""
         self.count += n
         if postfix is not None:
             self.postfix = postfix
+        if self._bar is not None:
+            if postfix is not None:
+                self._bar.set_postfix_str(postfix, refresh=False)
+            self._bar.update(n)
+            return
         now = time.monotonic()
-        interval = 0.2 if self.tty else 30.0
+        interval = 0.2 if self.tty else LOG_INTERVAL_S
         if self.enabled and (now - self._last >= interval or self.count == self.total):
             self._last = now
             self._draw(now)
@@ -35,18 +54,19 @@ class Progress:
         elapsed = now - self.start
         rate = (self.count - self.initial) / elapsed if elapsed > 0 else 0.0
         if self.total:
-            frac = min(1.0, self.count / self.total)
-            bar = "#" * int(frac * 24)
             eta = (self.total - self.count) / rate if rate > 0 else 0.0
-            text = f"{self.label} [{bar:<24}] {self.count}/{self.total} {rate:.2f}/s eta {eta:.0f}s {self.postfix}"
+            text = f"{self.label} {self.count}/{self.total} {rate:.2f}/s eta {eta:.0f}s {self.postfix}"
         else:
             text = f"{self.label} {self.count} {rate:.2f}/s {self.postfix}"
-        self.stream.write(("\r" + text + "\x1b[K") if self.tty else text + "\n")
+        self.stream.write(("\r" + text + "\x1b[K") if self.tty else text.rstrip() + "\n")
         self.stream.flush()
 
     def close(self) -> None:
-        """End the terminal line."""
-        if self.enabled and self.tty:
+        """End the bar (or the terminal line)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        elif self.enabled and self.tty:
             self.stream.write("\n")
             self.stream.flush()
 

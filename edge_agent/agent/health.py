@@ -9,10 +9,10 @@ import os
 import re
 import time
 from collections import deque
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import psutil
 
 if TYPE_CHECKING:
     from .loop import Agent
@@ -46,39 +46,33 @@ class RollingStats:
 
 
 class CpuMeter:
-    """This process's CPU use in percent of one core since the last reading."""
+    """This process's CPU use in percent of one core since the last reading (psutil)."""
 
     def __init__(self) -> None:
-        self._last = (time.monotonic(), time.process_time())
+        self._process = psutil.Process()
+        self._process.cpu_percent(None)  # starts the first window
 
     def read(self) -> float:
         """Percent since the previous call (so read it only when reporting)."""
-        now = (time.monotonic(), time.process_time())
-        wall, cpu = now[0] - self._last[0], now[1] - self._last[1]
-        self._last = now
-        return round(100.0 * cpu / wall, 1) if wall > 0 else 0.0
+        return round(self._process.cpu_percent(None), 1)
 
 
 def rss_mb() -> float | None:
-    """Resident memory from /proc (Linux); None elsewhere."""
+    """Resident memory in MiB."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
+        return round(psutil.Process().memory_info().rss / (1 << 20), 1)
+    except psutil.Error:
+        return None
 
 
 def temperature_c() -> float | None:
-    """The hottest thermal zone, where the kernel exposes one."""
-    temps = []
-    for zone in Path("/sys/class/thermal").glob("thermal_zone*/temp"):
-        try:
-            temps.append(int(zone.read_text()) / 1000.0)
-        except (OSError, ValueError):
-            continue
-    return max(temps) if temps else None
+    """The hottest sensor the kernel exposes (psutil reads /sys/class/hwmon and thermal zones); None without."""
+    try:
+        readings = getattr(psutil, "sensors_temperatures", lambda: {})()
+    except (OSError, RuntimeError):
+        return None
+    temps = [t.current for entries in readings.values() for t in entries if t.current is not None]
+    return round(max(temps), 1) if temps else None
 
 
 def load_average() -> float | None:

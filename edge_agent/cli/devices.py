@@ -108,9 +108,9 @@ def openvino_report() -> dict[str, Any]:
 def onnxruntime_report() -> dict[str, Any]:
     """ONNX Runtime's execution providers: available in this build, and the ones
     it knows but this package was not built with (a different wheel has them)."""
+    backend = get_backend("onnxruntime")  # a UserError naming the extra when it is not installed
     import onnxruntime as ort
 
-    backend = get_backend("onnxruntime")
     available = ort.get_available_providers()
     missing = [p for p in ort.get_all_providers() if p not in available]
     hints = {p: absent_hint(p.removesuffix("ExecutionProvider").upper()) for p in missing}
