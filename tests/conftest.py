@@ -1,6 +1,8 @@
-"""Shared fixtures: a tiny bundle built by the real export toolchain (random
-weights: it exercises the runtime, it is not the product), real images and
-real video files."""
+"""Shared fixtures: a tiny bundle built without torch (tests/tiny_onnx.py:
+numpy + onnx, random weights: it exercises the runtime, it is not the
+product), real images and real video files; and `--fail-on-skip`, which fails
+the run when a test skips for a reason outside ALLOWED_SKIPS (CI and
+tests/run.sh use it)."""
 from __future__ import annotations
 
 import sys
@@ -32,22 +34,13 @@ def write_video(path: Path, frames: int, w: int = 96, h: int = 64, fps: float = 
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch = pytest.importorskip("torch")
     from edge_agent.runtime.sampler import karras_sigmas
-    from export.bundle_builder import BundleSpec, build_bundle
-    from export.network import Denoiser, NetConfig
+    from tiny_onnx import build_tiny_bundle
 
-    torch.manual_seed(0)
-    model = Denoiser(NetConfig(unshuffle=2, channels=[8, 16], blocks=[1, 1], emb_dim=16))
-    with torch.no_grad():  # default init, with the zero-initialised layers switched on
-        for p in model.parameters():
-            if p.abs().max() == 0:
-                p.normal_(0, 0.1)
-    spec = BundleSpec(name="tiny-test", sigmas={n: karras_sigmas(n, 0.1, 40).tolist() for n in (2, 3, 4)},
-                      default_steps=2, tile=(64, 64), tile_overlap=16)
     frames = [night_image(96, 128, s) for s in range(3)]
     out = tmp_path_factory.mktemp("bundle") / "tiny"
-    return build_bundle(model, out, spec, frames, night_image(48, 80, 7), calibration_tile=(64, 64))
+    return build_tiny_bundle(out, frames, night_image(48, 80, 7),
+                             {n: karras_sigmas(n, 0.1, 40).tolist() for n in (2, 3, 4)})
 
 
 @pytest.fixture()
@@ -65,3 +58,5 @@ def video_file(tmp_path: Path) -> Path:
 
 
 from mqtt_fixtures import broker  # noqa: E402,F401  (the real-Mosquitto fixture, for every test module)
+from skip_guard import (pytest_addoption, pytest_collectreport, pytest_runtest_logreport,  # noqa: E402,F401
+                        pytest_sessionfinish, pytest_terminal_summary)
