@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import json
 
-
-from calibration.gate import run_gate
+from calibration.gate import DEFAULT_MIN_AGREEMENT_DB, run_gate
 from calibration.recalibrate import main as recalibrate_main
 from edge_agent.runtime.bundle import load_bundle
 
 from conftest import night_image
+from tiny_onnx import with_drifted_int8
 
 
 def test_gate_passes_a_good_int8_model(tiny_bundle):
@@ -19,9 +19,18 @@ def test_gate_passes_a_good_int8_model(tiny_bundle):
 
 
 def test_gate_refuses_an_int8_model_that_drifts(tiny_bundle, tmp_path):
-    """The refusal path: a margin no INT8 model can meet is refused with its reason."""
-    result = run_gate(tiny_bundle, [night_image(64, 96, 1)], min_agreement_db=200.0)
-    assert not result.passed and "agrees with fp32" in result.reasons[0]
+    """A model that really drifts: the INT8 files are quantised from the same
+    network with its convolution weights perturbed by 30 %, the FP32 file is
+    unchanged. The gate at its default thresholds refuses both runtimes, with
+    the measured agreement in the reason; the same frames pass on the
+    unperturbed bundle (test above)."""
+    drifted = with_drifted_int8(tiny_bundle, tmp_path / "drifted", drift=0.3)
+    night = [night_image(64, 96, s) for s in range(2)]
+    result = run_gate(drifted, night, clean=[night_image(64, 96, s + 10) for s in range(2)])
+    assert not result.passed
+    assert all(r["agreement_psnr"] < DEFAULT_MIN_AGREEMENT_DB for r in result.per_runtime.values()), result.per_runtime
+    assert [r.split()[0] for r in result.reasons if "agrees with fp32" in r] == ["onnxruntime", "openvino"]
+    assert run_gate(tiny_bundle, night).passed  # the gate, not the frames, makes the difference
 
 
 def test_recalibrate_on_a_video(tiny_bundle, video_file, tmp_path, capsys):

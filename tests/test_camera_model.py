@@ -8,15 +8,32 @@ import pytest
 from export.camera_model import CONDITIONS, NightParams, degrade, noise_variance, sample_params, sensor_noise
 
 
-@pytest.mark.parametrize("params", [NightParams(full_well=300, read_noise=1.0), NightParams(full_well=6000, read_noise=6.0)])
-def test_noise_variance_follows_poisson_gaussian_law(params):
+@pytest.mark.parametrize("full_well,read_noise", [(300, 1.0), (1500, 3.0), (6000, 6.0)])
+def test_noise_follows_the_poisson_gaussian_law_in_electrons(full_well, read_noise):
+    """The physics, measured, independently of noise_variance(): a pixel at
+    fraction s of full scale collects N = s*Q electrons (Q = full well, e-);
+    photon shot noise is Poisson, so its variance is N e-^2; read noise adds
+    r^2 e-^2. In electrons: mean = s*Q e-, variance = s*Q + r^2 e-^2 (a photon
+    transfer curve of slope 1 in electrons, i.e. gain 1/Q per electron in
+    readings of full scale)."""
     rng = np.random.default_rng(0)
-    params = replace(params, row_noise=0.0)
+    params = NightParams(full_well=full_well, read_noise=read_noise, row_noise=0.0)
+    means, variances = [], []
     for level in (0.001, 0.01, 0.05, 0.2):
-        signal = np.full((200, 200, 3), level)
-        reading = sensor_noise(signal, params, rng)
-        assert reading.mean() == pytest.approx(level, rel=0.02, abs=2e-4)
-        assert reading.var() == pytest.approx(noise_variance(level, params), rel=0.05)
+        electrons = sensor_noise(np.full((200, 200, 3), level), params, rng) * full_well  # reading -> e-
+        expected_mean_e = level * full_well
+        expected_var_e2 = expected_mean_e + read_noise ** 2
+        n = electrons.size
+        assert electrons.mean() == pytest.approx(expected_mean_e, abs=5 * np.sqrt(expected_var_e2 / n))
+        # the sample variance of n Gaussian-ish draws has a relative standard error of sqrt(2/n) ~ 0.4 %
+        assert electrons.var() == pytest.approx(expected_var_e2, rel=0.03)
+        means.append(electrons.mean())
+        variances.append(electrons.var())
+    slope, intercept = np.polyfit(means, variances, 1)  # photon transfer curve
+    assert slope == pytest.approx(1.0, abs=0.03)  # Poisson: one e-^2 of variance per electron
+    assert intercept == pytest.approx(read_noise ** 2, abs=0.2 * read_noise ** 2 + 1.0)
+    # the documented closed form agrees with what was measured
+    assert noise_variance(0.05, params) * full_well ** 2 == pytest.approx(0.05 * full_well + read_noise ** 2)
 
 
 def test_row_noise_is_shared_along_a_row():

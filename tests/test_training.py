@@ -37,13 +37,30 @@ def dataset(tmp_path_factory) -> Path:
     return out
 
 
-def test_builder_split_is_fixed_and_vtest_never_trained(dataset):
+# the held-out split of known names, pinned: a change of the hash, salt or
+# fraction would move frames between train and eval across dataset rebuilds
+KNOWN_SPLITS = {"opencv_Megamind": False, "opencv_tree": False, "opencv_lena": True, "opencv_baboon": True,
+                "skimage_astronaut": True, "skimage_coffee": False, "skimage_rocket": True, "sklearn_china": False}
+
+
+def test_builder_split_is_fixed_and_vtest_never_trained(dataset, tmp_path):
     index = json.loads((dataset / "index.json").read_text())
     assert index["train"] and index["eval"]
     assert not set(index["train"]) & set(index["eval"])
-    assert all(sources.is_eval(n) == sources.is_eval(n) for n in index["train"])
+    assert {n: sources.is_eval(n) for n in KNOWN_SPLITS} == KNOWN_SPLITS
+    assert sources._video_group("opencv_lena_00015") == "opencv_lena"  # frames of one video share a split
+    held_out = sum(sources.is_eval(f"frame{i}") for i in range(4000)) / 4000
+    assert abs(held_out - sources.EVAL_FRACTION) < 0.03  # a hash split, not all-or-nothing
+    assert all(not sources.is_eval(sources._video_group(n)) for n in index["train"])
     assert not any("vtest" in n for n in index["train"])
-    assert sources.is_eval("opencv_Megamind") in (True, False)
+    # re-running the builder on the same footage gives the same split, decided by the names alone
+    user = {Path(src) for n, src in index["sources"].items() if n.startswith("user_")}
+    again = [sources.build(tmp_path / f"again{k}", tmp_path / "cache", sorted(user), with_packages=False)
+             for k in range(2)]
+    assert again[0]["train"] == again[1]["train"] and again[0]["eval"] == again[1]["eval"]
+    for name in again[0]["train"] + again[0]["eval"]:
+        assert (name in again[0]["eval"]) == sources.is_eval(sources._video_group(name))
+    assert set(index["train"]) <= set(again[0]["train"])  # the fixture only moves frames out of train
 
 
 def test_tiny_teacher_trains_resumes_and_distils(dataset, tmp_path):
