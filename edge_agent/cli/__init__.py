@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted; outputs already completed are kept, the one in progress was discarded\n")
         return 130
+    except BrokenPipeError:  # `edge-agent config describe | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
     except Terminated:
         sys.stderr.write("error: terminated; outputs already completed are kept, the one in progress was discarded\n")
         return 143
