@@ -29,6 +29,7 @@ install -d -m 0755 "$etc" "$root/etc/systemd/system"
 [ -f "$etc/agent.yaml" ] || install -m 0644 "$here/agent.example.yaml" "$etc/agent.yaml"
 [ -f "$etc/mqtt-password" ] || install -m 0600 /dev/null "$etc/mqtt-password"   # fill in: LoadCredential reads it
 install -m 0644 "$here/edge-agent.service" "$root/etc/systemd/system/edge-agent.service"
+install -m 0644 "$here/edge-agent-recovery.service" "$root/etc/systemd/system/edge-agent-recovery.service"
 if [ -n "$root" ]; then
   systemctl --root="$root" enable edge-agent.service
   echo "installed into $root: edit $etc/agent.yaml before the first boot"
