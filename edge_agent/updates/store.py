@@ -43,9 +43,23 @@ CRASH_ENV = "EDGE_AGENT_CRASH_AT"
 MAX_SEEN = 256
 
 
+TRACE_ENV = "EDGE_AGENT_CRASH_TRACE"
+_passes: dict[str, int] = {}
+
+
 def crash_point(name: str) -> None:
-    """Die here, as a power cut or kill -9 would, when the test hook names this point."""
-    if os.environ.get(CRASH_ENV) == name:
+    """Die here, as a power cut or kill -9 would, when the test hook names
+    this point: ``EDGE_AGENT_CRASH_AT=<name>#<k>`` (the k-th pass, default 1).
+    ``EDGE_AGENT_CRASH_TRACE=<file>`` lists every pass instead."""
+    target, trace = os.environ.get(CRASH_ENV), os.environ.get(TRACE_ENV)
+    if not target and not trace:
+        return
+    _passes[name] = _passes.get(name, 0) + 1
+    here = f"{name}#{_passes[name]}"
+    if trace:
+        with open(trace, "a") as f:
+            f.write(here + "\n")
+    if target and target in (here, name if _passes[name] == 1 else None):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
