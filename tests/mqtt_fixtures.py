@@ -24,16 +24,30 @@ def free_port() -> int:
 
 
 class Broker:
-    def __init__(self, folder: Path, port: int | None = None, tls: dict[str, str] | None = None) -> None:
+    def __init__(self, folder: Path, port: int | None = None, tls: dict[str, str] | None = None,
+                 users: dict[str, str] | None = None, require_certificate: bool = False) -> None:
+        """``users``: name -> password, then anonymous clients are refused;
+        ``require_certificate``: TLS clients must present a certificate of the CA."""
         self.folder, self.port, self.tls = folder, port or free_port(), tls
+        self.users, self.require_certificate = users, require_certificate
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Broker":
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+        lines = [f"listener {self.port} 127.0.0.1", f"allow_anonymous {'false' if self.users else 'true'}",
+                 "persistence false"]
         if os.geteuid() == 0:  # else mosquitto drops to its own user and cannot read the test's 0700 tmp dir
             lines.append("user root")
+        if self.users:
+            passwd = self.folder / f"passwd-{self.port}"
+            passwd.write_text("")
+            for name, password in self.users.items():
+                subprocess.run([shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd", "-b", str(passwd),
+                                name, password], check=True, capture_output=True)
+            lines.append(f"password_file {passwd}")
         if self.tls:
             lines += [f"cafile {self.tls['ca']}", f"certfile {self.tls['cert']}", f"keyfile {self.tls['key']}"]
+            if self.require_certificate:
+                lines.append("require_certificate true")
         conf = self.folder / f"mosquitto-{self.port}.conf"
         conf.write_text("\n".join(lines) + "\n")
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -53,13 +67,94 @@ class Broker:
             self.proc = None
 
 
+class Mqtt311OnlyProxy:
+    """A broker that does not speak MQTT 5, as older Mosquitto 1.4 / cloud
+    brokers: a TCP front on its own port that answers an MQTT 5 CONNECT with
+    CONNACK "unsupported protocol version" (0x84) and closes, and passes
+    MQTT 3.1.1 connections through to ``upstream_port`` (a real broker)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port, self.port = upstream_port, free_port()
+        self.refused_v5 = 0
+        self.passed_311 = 0
+        self.sock = socket.create_server(("127.0.0.1", self.port))
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _read_packet(conn: socket.socket) -> tuple[bytes, bytes]:
+        header = conn.recv(1)
+        length, shift, raw = 0, 0, b""
+        while True:  # MQTT variable-length remaining length
+            b = conn.recv(1)
+            raw += b
+            length |= (b[0] & 0x7F) << shift
+            shift += 7
+            if not b[0] & 0x80:
+                break
+        body = b""
+        while len(body) < length:
+            chunk = conn.recv(length - len(body))
+            if not chunk:
+                break
+            body += chunk
+        return header + raw + body, body
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            packet, body = self._read_packet(conn)
+            name_len = int.from_bytes(body[0:2], "big")
+            level = body[2 + name_len]  # protocol level: 4 = 3.1.1, 5 = MQTT 5
+            if level == 5:
+                self.refused_v5 += 1
+                conn.sendall(bytes([0x20, 3, 0x00, 0x84, 0x00]))  # CONNACK, reason 0x84, no properties
+                conn.close()
+                return
+            self.passed_311 += 1
+            up = socket.create_connection(("127.0.0.1", self.upstream_port))
+            up.sendall(packet)
+            threading.Thread(target=_pipe, args=(up, conn), daemon=True).start()
+            _pipe(conn, up)
+        except (OSError, IndexError):
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
 class Recorder:
     """Subscribes to everything and keeps what arrives, per topic."""
 
-    def __init__(self, port: int, topics: str = "#", protocol: int = mqtt.MQTTv5, **tls: Any) -> None:
+    def __init__(self, port: int, topics: str = "#", protocol: int = mqtt.MQTTv5,
+                 auth: tuple[str, str] | None = None, **tls: Any) -> None:
         self.messages: list[tuple[str, bytes, bool, Any]] = []
         self.lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=protocol)
+        if auth:
+            self.client.username_pw_set(*auth)
         if tls:
             self.client.tls_set(**tls)
         self.client.on_message = self._on_message
