@@ -196,3 +196,12 @@ def test_reload_refuses_a_bad_config_and_restart_asks_for_a_restart(tmp_path):
     assert agent.cmd_restart({}) and agent.exit_code == 75
     with pytest.raises(CommandError):
         agent.cmd_restart({"now": True})  # no arguments allowed
+
+
+def test_a_device_the_box_does_not_have_is_refused_at_start(tmp_path):
+    from edge_agent.agent.loop import Agent
+    from edge_agent.errors import UserError
+    cfg = parse_config({"camera": {"source": "x"}, "state_dir": str(tmp_path / "state"),
+                        "model": {"backend": "openvino", "device": "NPU.7", "precision": "fp32"}})
+    with pytest.raises(UserError, match="NPU.7"):
+        Agent(cfg)

@@ -76,6 +76,9 @@ class Agent:
         self.bundle = self.store.boot_bundle(Path(cfg.model.bundle) if cfg.model.bundle else default_model_path())
         self.settings = enhance_settings(cfg.model)
         self.enhancer = Enhancer(self.bundle, self.settings)
+        check = getattr(self.enhancer.backend, "check_device", None)
+        if check is not None and cfg.model.device:  # at start, one clear error: not a traceback per frame
+            check(cfg.model.device)
         self.stream = StreamEnhancer(self.enhancer, cfg.model.temporal)
         self._stream_mark: tuple[float, float, int] | None = None  # (monotonic time, interval, camera reconnects)
         self.camera = LatestFrameCamera(cfg.camera)
