@@ -205,3 +205,14 @@ def test_a_device_the_box_does_not_have_is_refused_at_start(tmp_path):
                         "model": {"backend": "openvino", "device": "NPU.7", "precision": "fp32"}})
     with pytest.raises(UserError, match="NPU.7"):
         Agent(cfg)
+
+
+def test_fleet_tool_reports_an_unreachable_broker_in_one_line():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from mqtt_fixtures import free_port
+    r = subprocess.run([sys.executable, "-m", "edge_agent", "fleet", "status", "--host", "127.0.0.1",
+                        "--port", str(free_port())], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "cannot be reached" in r.stderr

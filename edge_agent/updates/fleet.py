@@ -54,6 +54,15 @@ class Broker:
         return client
 
 
+def connect(client: mqtt.Client, broker: Broker) -> None:
+    """Connect, or one clear error line (refused, unreachable, TLS) instead of a traceback."""
+    try:
+        client.connect(broker.host, broker.port)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"broker {broker.host}:{broker.port} cannot be reached: {exc.__class__.__name__}: "
+                        f"{getattr(exc, 'strerror', None) or exc}") from None
+
+
 @dataclass
 class PushResult:
     """Every reply each box sent about this offer, in order."""
@@ -137,7 +146,7 @@ class PushSession:
 
     def run(self, args: dict[str, Any], timeout: float, drop_chunks: set[int]) -> None:
         """Connect, offer, send chunks and wait until every target box has a final reply or time runs out."""
-        self.client.connect(self.broker.host, self.broker.port)
+        connect(self.client, self.broker)
         self.client.loop_start()
         try:
             if not self.connected.wait(CONNECT_TIMEOUT_S):
@@ -211,7 +220,7 @@ def status(broker: Broker, prefix: str, wait_s: float = 2.0) -> dict[str, dict[s
     client.on_message = on_message
     client.on_connect = lambda c, u, f, r, p: c.subscribe([(watch.status, 1), (watch.model, 1),
                                                            (watch.update_result, 1)])
-    client.connect(broker.host, broker.port)
+    connect(client, broker)
     client.loop_start()
     time.sleep(wait_s)
     client.loop_stop()
