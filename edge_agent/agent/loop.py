@@ -13,6 +13,7 @@ import os
 import queue
 import signal
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -34,6 +35,9 @@ from .segments import SegmentStore
 from .systemd import ServiceNotifier
 
 log = logging.getLogger("edge_agent")
+# OpenVINO's telemetry (imported by its model converter) writes ~/intel and is known to hang the exit:
+# the agent never sends it, so the converter falls back to its built-in stub.
+sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
 STREAM_GAP_S = 2.0  # frames further apart than this (and than 3 usual intervals) do not continue the temporal filter
 
 
