@@ -50,7 +50,7 @@ def run(model: Path) -> dict:
     writer.release()
     cfg = {"camera": {"source": str(video), "loop": True}, "model": {"bundle": str(model)},
            "mqtt": {"host": "127.0.0.1", "port": port, "device_id": "bench"},
-           "updates": {"trusted_keys": [str(pub)]}, "state_dir": str(work / "state")}
+           "updates": {"trusted_keys": [str(pub)], "url_schemes": ["https", "file"]}, "state_dir": str(work / "state")}
     (work / "agent.yaml").write_text(yaml.safe_dump(cfg))
     agent = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(work / "agent.yaml")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -62,7 +62,7 @@ def run(model: Path) -> dict:
             bundle = _version(base.root, work / f"v{n}", base.version_code + n, key)
             url = pack_archive(bundle, work / f"v{n}.tar").as_uri() if mode == "url" else None
             t0 = time.monotonic()
-            outcome = push(bundle, fleet, "cctv", "bench", url=url, timeout=300)
+            outcome = push(bundle, fleet, "cctv", "bench", url=url, timeout=300, keys=[key])
             final = outcome.final("bench") or {}
             results[mode] = {"seconds": round(time.monotonic() - t0, 2), "stage": final.get("stage"),
                              "error": final.get("error")}
