@@ -249,7 +249,7 @@ class CommandRouter:
         if self.seen_path is not None:  # before acting: a restart command must not run again after the restart
             try:
                 data = {k: {"t": time.time(), "reply": _small(v)} for k, v in self.seen.items()}
-                atomic_write_bytes(self.seen_path, json.dumps(data).encode())
+                atomic_write_bytes(self.seen_path, json.dumps(data).encode(), durable=False)  # survives a restart
             except (OSError, TypeError, ValueError) as exc:
                 log.warning("cannot remember command ids: %s", exc)
 
