@@ -251,3 +251,13 @@ def test_every_offer_metadata_error(tmp_path, keys, v4, field, value):
     args["metadata"] = base64.b64encode(json.dumps(meta).encode()).decode()
     with pytest.raises(CommandError):
         Offer.parse(args)
+
+
+def test_key_rotation(tmp_path, keys, v4):
+    """Rotation: the box trusts old and new while offers move to the new key;
+    once the old key is removed from its config, the old key's offers are refused."""
+    both = [keys["fleet"][1], keys["second"][1]]
+    ctrl, hooks = controller(tmp_path / "a", both)
+    assert run_offer(ctrl, hooks, url_offer(v4, [keys["second"][0]])[0])["stage"] == "installed"
+    ctrl, hooks = controller(tmp_path / "b", [keys["second"][1]])
+    assert "0 trusted key(s)" in run_offer(ctrl, hooks, url_offer(v4, [keys["fleet"][0]])[0])["error"]
