@@ -166,7 +166,10 @@ def load_command_keys(paths: list[str]) -> list[Ed25519PublicKey]:
     """The commands role's public keys (PEM files) from the config."""
     keys = []
     for p in paths:
-        key = serialization.load_pem_public_key(Path(p).read_bytes())
+        try:
+            key = serialization.load_pem_public_key(Path(p).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"command key {p} cannot be read ({exc.__class__.__name__})") from None
         if not isinstance(key, Ed25519PublicKey):
             raise UserError(f"command key {p} is not an Ed25519 public key")
         keys.append(key)
@@ -248,7 +251,8 @@ class CommandRouter:
             self.seen.popitem(last=False)
         if self.seen_path is not None:  # before acting: a restart command must not run again after the restart
             try:
-                data = {k: {"t": time.time(), "reply": _small(v)} for k, v in self.seen.items()}
+                data = {k: {"t": time.time(), "reply": {**v, "result": "see the first reply"} if "result" in v else v}
+                        for k, v in self.seen.items()}  # without results: a health report can be large
                 atomic_write_bytes(self.seen_path, json.dumps(data).encode(), durable=False)  # survives a restart
             except (OSError, TypeError, ValueError) as exc:
                 log.warning("cannot remember command ids: %s", exc)
@@ -264,11 +268,6 @@ class CommandRouter:
                     self.seen[str(cid)] = dict(entry.get("reply") or {"id": cid})
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             log.warning("remembered command ids unreadable (%s); starting afresh", exc)
-
-
-def _small(reply: dict[str, Any]) -> dict[str, Any]:
-    """A reply as remembered on disk: without its result (a health report can be large)."""
-    return {**reply, "result": "see the first reply"} if "result" in reply else reply
 
 
 def command_payload(cid: str, args: dict[str, Any], expires_at: float | None = None, issued_at: float | None = None,
