@@ -62,7 +62,7 @@ def running(tiny_bundle, tmp_path, broker):
     rec.close()
 
 
-def test_birth_health_metadata_discovery_and_last_will(running):
+def test_birth_health_metadata_and_discovery(running):
     proc, rec, broker = running
     health = rec.wait_json(f"{BASE}/health", lambda d: d["processed_frames"] > 0 and d["camera_state"] == "streaming")
     for key in ("camera_state", "camera_fps", "processed_fps", "dropped_frames", "latency_p50_ms", "latency_p95_ms",
@@ -80,6 +80,13 @@ def test_birth_health_metadata_discovery_and_last_will(running):
     late = Recorder(broker.port, f"{BASE}/status")
     assert late.wait_for(f"{BASE}/status") == b"online"
     late.close()
+
+
+@pytest.mark.slow
+def test_last_will_after_a_kill(running):
+    """Timing-bound: the broker publishes the Last Will only after the keepalive runs out."""
+    proc, rec, broker = running
+    rec.wait_json(f"{BASE}/health", lambda d: d["processed_frames"] > 0)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     rec.wait_for(f"{BASE}/status", lambda p: p == b"offline", timeout=90)  # the Last Will, after keepalive
@@ -99,7 +106,7 @@ def test_every_command_and_bad_ones(running):
     assert reply(rec, "snapshot", cid)["ok"]
     assert rec.wait_for(f"{BASE}/snapshot")[:2] == b"\xff\xd8"  # a JPEG
     bad = reply(rec, "set_steps", command(rec, "set_steps", {"steps": 9}))
-    assert not bad["ok"] and "steps 9" in bad["error"]
+    assert not bad["ok"] and "steps" in bad["error"]  # refused, naming the argument
     unknown = reply(rec, "selfdestruct", command(rec, "selfdestruct"))
     assert not unknown["ok"] and "unknown command" in unknown["error"]
     rec.publish(f"{BASE}/cmd/snapshot", b"{not json")
@@ -142,6 +149,7 @@ def test_broker_restart_mid_stream(running, tmp_path):
     rec2.close()
 
 
+@pytest.mark.slow
 def test_segments_are_written_and_capped(running, tmp_path):
     proc, rec, _ = running
     rec.wait_json(f"{BASE}/health", lambda d: d["segments_deleted"] >= 1, timeout=90)

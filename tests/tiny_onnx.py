@@ -86,6 +86,17 @@ def denoiser_graph(seed: int = 0, drift: float = 0.0):
     return model
 
 
+def parameters(seed: int = 0) -> int:
+    return sum(v.size for k, v in _initializers(np.random.default_rng(seed)).items() if k[0] in "wb")
+
+
+def macs_per_pixel() -> float:
+    """Multiply-accumulates per full-resolution pixel: conv1 and conv3 at 1/2
+    resolution (1/4 of the pixels), conv2 at 1/4 resolution (1/16)."""
+    w = _initializers(np.random.default_rng(0))
+    return float((w["w1"].size + w["w3"].size) / 4 + w["w2"].size / 16)
+
+
 def _git_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
@@ -131,7 +142,8 @@ def build_tiny_bundle(out: Path, calibration_frames: list[np.ndarray], reference
                               "cond": "night frame, cond range"}, "output": "denoised"},
             "models": {"fp32": {"onnx": "model_fp32.onnx"},
                        "int8": {"onnx": "model_int8.onnx", "openvino": "openvino/model_int8.xml"}},
-            "provenance": {"commit": _git_commit(), "builder": "tests/tiny_onnx.py", "calibration_inputs": len(inputs)},
+            "provenance": {"commit": _git_commit(), "builder": "tests/tiny_onnx.py", "calibration_inputs": len(inputs),
+                           "macs_per_pixel": macs_per_pixel(), "parameters": parameters()},
             "metrics": {},
             "settings": {"uncertainty": {"samples": 4, "scale": 8.0},
                          "temporal": {"strength": 0.95, "motion_low": 2.0, "motion_high": 4.0}},
