@@ -43,6 +43,23 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
                              {n: karras_sigmas(n, 0.1, 40).tolist() for n in (2, 3, 4)})
 
 
+# Slow tests in files other helpers own, marked here until their files carry
+# @pytest.mark.slow themselves (`pytest -m "not slow"` leaves them out; CI runs them).
+SLOW_ELSEWHERE = (
+    "tests/test_native_eval.py::test_native_table_end_to_end_on_a_tiny_set",  # ~90 s: a whole evaluation table
+    "tests/test_fuzz_commands.py::",  # ~130 s: property-based fuzzing against a live agent
+    "tests/test_kill_points.py::",  # ~30 s: kill -9 at every point of an update
+    "tests/test_updates.py::test_kill_9_at_any_stage_boots_a_valid_model",  # ~35 s: one agent per stage
+    "tests/test_export.py::test_one_command_pipeline",  # ~20 s: trains, distils, exports, quantises
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(SLOW_ELSEWHERE):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture()
 def image_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "night"

@@ -63,6 +63,7 @@ def test_builder_split_is_fixed_and_vtest_never_trained(dataset, tmp_path):
     assert set(index["train"]) <= set(again[0]["train"])  # the fixture only moves frames out of train
 
 
+@pytest.mark.slow  # training
 def test_tiny_teacher_trains_resumes_and_distils(dataset, tmp_path):
     cfg = TrainConfig(data=str(dataset), out=str(tmp_path / "teacher"), net=TINY_NET, iterations=3, batch=2,
                       crop=64, checkpoint_every=2, lr_warmup=1)
@@ -84,6 +85,7 @@ def test_tiny_teacher_trains_resumes_and_distils(dataset, tmp_path):
     assert all(0 <= s["all"]["ssim"] <= 1 for s in summary.values())
 
 
+@pytest.mark.slow  # training
 def test_v2_recipe_trains_with_replay_print_and_bf16_then_distils(dataset, tmp_path):
     """The v2 recipe's parts together: context branch and exposure-normalised
     input, batches from the replay pool, print pasted into crops, edge loss,
@@ -119,6 +121,7 @@ def test_replay_batches_refresh_the_pool_and_keep_pairs_aligned():
     assert max(seen) > 6  # fresh pairs entered the pool
 
 
+@pytest.mark.slow  # training
 def test_teacher_grows_a_full_resolution_stage_from_a_checkpoint(dataset, tmp_path):
     """Stage 2 of the teacher recipe: a trained coarse network gains the
     refinement stage, starts exactly where it was, and trains on cumulatively."""
