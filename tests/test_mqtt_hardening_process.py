@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,16 +24,23 @@ def test_sigterm_exits_promptly_every_time_and_home_stays_empty(tmp_path):
                                       "state_dir": str(tmp_path / "state")}))
     home = tmp_path / "home"
     home.mkdir()
-    for _ in range(3):
-        proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(config)], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "HOME": str(home), "PYTHONUNBUFFERED": "1"})
-        assert proc.stderr is not None
-        for line in proc.stderr:  # event-driven: wait until the camera is streaming
-            if "connected" in line:
-                break
-        t0 = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
-        print(f"exit after SIGTERM: {time.monotonic() - t0:.2f} s")
+    notify = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(notify))
+        sock.settimeout(180)
+        for _ in range(3):
+            proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(config)], cwd=ROOT,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    env={**os.environ, "HOME": str(home), "NOTIFY_SOCKET": str(notify)})
+            try:
+                while b"READY=1" not in sock.recv(4096):  # event-driven: READY after the first enhanced frame
+                    pass
+                t0 = time.monotonic()
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(timeout=60) == 0
+                print(f"exit after SIGTERM: {time.monotonic() - t0:.2f} s")
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=30)
     assert list(home.iterdir()) == []

@@ -229,6 +229,7 @@ def test_model_store_survives_interrupted_states(tiny_bundle, tmp_path):
     store = ModelStore(tmp_path)
     v1 = store.adopt(Path(shutil.copytree(tiny_bundle, store.staging / "1-a.unpack")), "1-aaaa")
     store.switch_to(v1)
+    store.mark_good()  # an established model, not one on trial
     # a crash mid-unpack, mid-download and mid-symlink-swap leaves these behind
     shutil.copytree(tiny_bundle, store.staging / "2-b.unpack")
     (store.staging / "x.part").write_bytes(b"half")
@@ -239,6 +240,7 @@ def test_model_store_survives_interrupted_states(tiny_bundle, tmp_path):
     # a current that no longer verifies falls back to previous, then to the packaged model
     v2 = store.adopt(Path(shutil.copytree(tiny_bundle, store.staging / "2.unpack")), "2-bbbb")
     store.switch_to(v2)
+    store.mark_good()
     (v2 / "model_fp32.onnx").write_bytes(b"broken")
     assert ModelStore(tmp_path).boot_bundle(tiny_bundle).root.resolve() == v1.resolve()
 
@@ -259,6 +261,7 @@ def test_new_model_failing_frames_rolls_back(tiny_bundle, tmp_path, video_file, 
     agent = Agent(cfg)
     first = agent.store.adopt(Path(shutil.copytree(tiny_bundle, agent.store.staging / "1.unpack")), "1-aaaa")
     agent.store.switch_to(first)
+    agent.store.mark_good()
     v2 = agent.store.adopt(new_version(tiny_bundle, agent.store.staging / "2.unpack", fleet_key, 2), "2-bbbb")
     broken = Enhancer(load_bundle(v2), agent.settings)
     broken.enhance_float = lambda rgb, seed: (_ for _ in ()).throw(RuntimeError("NPU fell over"))
