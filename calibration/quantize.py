@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -31,6 +32,13 @@ Inputs = dict[str, np.ndarray]
 # float: x spans +-160 at sigma 40 but +-1 at sigma 0.1, so one 8-bit scale
 # for it would wipe out the small-sigma steps that set the final detail.
 QUANTIZED_OPS = {"onnx": ("Conv",)}
+# The whole-frame context branch (network.FrameContext) stays in float: it costs
+# nothing (1/8 resolution) but its output steers every FiLM layer, so its
+# quantisation error would become a global colour/brightness shift. Measured on
+# the v2 network: it does not close the gap OpenVINO INT8 shows on dusk_led (-3 dB
+# against FP32, where ONNX Runtime's QDQ of the same convolutions loses 0.3 dB;
+# turning off NNCF's bias correction did not help either): an open issue.
+FLOAT_SCOPE_PATTERN = ".*/context/.*"
 FLOAT_OPS_OPENVINO = ("Multiply", "Add", "Subtract", "Divide", "Power", "Sqrt", "MatMul", "Log", "Concat")
 
 
@@ -84,9 +92,12 @@ def quantize_onnxruntime(fp32: Path, out: Path, inputs: list[Inputs]) -> Path:
     pre = out.with_suffix(".pre.onnx")
     quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
     tmp = out.with_suffix(".tmp.onnx")
+    import onnx
+
+    keep_float = [n.name for n in onnx.load(str(pre)).graph.node if re.fullmatch(FLOAT_SCOPE_PATTERN, n.name)]
     try:
         quantize_static(str(pre), str(tmp), _Reader(inputs), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=list(QUANTIZED_OPS["onnx"]),
+                        op_types_to_quantize=list(QUANTIZED_OPS["onnx"]), nodes_to_exclude=keep_float,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
                         calibrate_method=CalibrationMethod.Percentile,
                         extra_options={"CalibPercentile": 99.99})
@@ -103,7 +114,7 @@ def quantize_openvino(fp32: Path, out_xml: Path, inputs: list[Inputs]) -> Path:
 
     logging.getLogger("nncf").setLevel(logging.ERROR)
     model = ov.Core().read_model(str(fp32))
-    keep_float = nncf.IgnoredScope(types=list(FLOAT_OPS_OPENVINO), validate=False)
+    keep_float = nncf.IgnoredScope(types=list(FLOAT_OPS_OPENVINO), patterns=[FLOAT_SCOPE_PATTERN], validate=False)
     quantized = nncf.quantize(model, nncf.Dataset(inputs), subset_size=len(inputs),
                               preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True,
                               ignored_scope=keep_float)

@@ -135,7 +135,8 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
         segment.update(end_step=step, seconds=round(time.monotonic() - t0, 1))
         state = {"model": student.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
                  "step": step, "net": net_cfg.to_dict(), "config": cfg.__dict__, "history": history,
-                 "schedules": cfg.schedules(), "teacher_step": ckpt["step"]}
+                 "schedules": cfg.schedules(), "teacher_step": ckpt["step"],
+                 "teacher_history": ckpt.get("history", [])}
         torch.save(state, last.with_suffix(".tmp"))
         os.replace(last.with_suffix(".tmp"), last)
 
