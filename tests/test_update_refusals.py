@@ -19,9 +19,9 @@ from edge_agent.updates import transfer
 from edge_agent.updates.install import Limits
 from edge_agent.updates.signing import generate_keypair, load_private_key, sign_bundle
 
-from update_kit import chunk_offer, controller, new_version, resign, run_offer, staging_empty, url_offer
+from update_kit import PACKAGED_VERSION, chunk_offer, controller, new_version, resign, run_offer, staging_empty, url_offer
 
-RUNNING = 3  # the packaged model's version code
+RUNNING = PACKAGED_VERSION  # the packaged model's version code, as the tests see it
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,10 @@ driven without MQTT."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,13 @@ from edge_agent.updates.protocol import canonical, chunk_transfer, chunk_count, 
 from edge_agent.updates.signing import key_id, load_private_key, sign_bundle
 from edge_agent.updates.store import ModelStore
 
-PACKAGED = default_model_path()
+REAL_PACKAGED = default_model_path()
+PACKAGED_VERSION = 3  # the version code the update tests' numbers are written against
 SETTINGS = EnhanceSettings(backend="onnxruntime", device=None, precision="fp32", steps=None, seed=None, threads=1,
                            cache_dir=None)
 
 
-def new_version(dst: Path, key: Path | None, version_code: int, edit: Any = None, src: Path = PACKAGED) -> Path:
+def new_version(dst: Path, key: Path | None, version_code: int, edit: Any = None, src: Path = REAL_PACKAGED) -> Path:
     """A copy of ``src`` as another version, optionally edited, re-hashed and signed."""
     shutil.copytree(src, dst)
     manifest = json.loads((dst / MANIFEST).read_text())
@@ -39,6 +42,26 @@ def new_version(dst: Path, key: Path | None, version_code: int, edit: Any = None
     if key:
         sign_bundle(dst, load_private_key(key))
     return dst
+
+
+def packaged_at(version_code: int) -> Path:
+    """The packaged model re-versioned to ``version_code`` (built once per
+    packaged release, shared by test processes, kill -9 ones included), so the
+    tests' version numbers do not change when a new model is packaged."""
+    digest = hashlib.sha256((REAL_PACKAGED / MANIFEST).read_bytes()).hexdigest()[:12]
+    dst = Path(tempfile.gettempdir()) / f"edge-agent-packaged-v{version_code}-{digest}"
+    if not dst.exists():
+        tmp = Path(tempfile.mkdtemp(prefix=dst.name + ".", dir=dst.parent))
+        new_version(tmp / "bundle", None, version_code)
+        try:
+            (tmp / "bundle").rename(dst)
+        except OSError:  # another process made it first
+            pass
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dst
+
+
+PACKAGED = packaged_at(PACKAGED_VERSION)
 
 
 def url_offer(bundle: Path, keys: list[Path], devices: list[str] | None = None, url: str | None = None,
