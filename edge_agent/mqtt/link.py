@@ -94,6 +94,7 @@ class MqttLink:
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
+        client.on_connect_fail = self._handle_connect_fail
         client.on_message = self._handle_message
         return client
 
@@ -160,6 +161,14 @@ class MqttLink:
             self._connected(client, reason)
         except Exception as exc:  # never into paho's thread
             self._callback_failed("on_connect", exc)
+
+    def _handle_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        """A (re)connection attempt that never got an answer: say so, paho retries by itself."""
+        try:
+            self.last_error = f"MQTT broker {self.cfg.host}:{self.cfg.port} unreachable; retrying"
+            log.warning("%s", self.last_error)
+        except Exception as exc:  # never into paho's thread
+            self._callback_failed("on_connect_fail", exc)
 
     def _callback_failed(self, where: str, exc: BaseException) -> None:
         self.last_error = f"MQTT {where} failed: {exc.__class__.__name__}: {exc}"[:300]
