@@ -180,6 +180,9 @@ class UpdatesConfig:
     max_unpacked_mb: float = describe("an archive that unpacks to more than this is refused (decompression bomb)", 512.0)
     max_files: int = describe("an archive with more files than this is refused", 64)
     trial_frames: int = describe("good frames in a row (and a passing health check) that mark a new model good", 50)
+    auto_install: bool = describe("install a verified signed update as soon as it arrives; false: keep it staged and "
+                                  "install it on an install command (Home Assistant's update entity, or "
+                                  "<prefix>/<device>/update/set)", True)
 
     def validate(self, path: str) -> None:
         for key in self.trusted_keys:
