@@ -34,12 +34,16 @@ Inputs = dict[str, np.ndarray]
 QUANTIZED_OPS = {"onnx": ("Conv",)}
 # The whole-frame context branch (network.FrameContext) stays in float: it costs
 # nothing (1/8 resolution) but its output steers every FiLM layer, so its
-# quantisation error would become a global colour/brightness shift. Measured on
-# the v2 network: it does not close the gap OpenVINO INT8 shows on dusk_led (-3 dB
-# against FP32, where ONNX Runtime's QDQ of the same convolutions loses 0.3 dB;
-# turning off NNCF's bias correction did not help either): an open issue.
+# quantisation error would become a global colour/brightness shift.
 FLOAT_SCOPE_PATTERN = ".*/context/.*"
-FLOAT_OPS_OPENVINO = ("Multiply", "Add", "Subtract", "Divide", "Power", "Sqrt", "MatMul", "Log", "Concat")
+# NNCF also quantises the inputs of pooling, means and resizes unless told not
+# to. Those ops estimate the frame's exposure gain (network.py, the exposure-normalised input) and
+# feed the context branch: quantised, the gain is off and the whole frame's
+# brightness with it. Measured (benchmarks.native_quality --quick, 0.3.0
+# graph): dusk_led on real CCTV 17.1 dB with them quantised, 20.3 dB in float
+# (FP32: 20.0); other conditions unchanged.
+FLOAT_OPS_OPENVINO = ("Multiply", "Add", "Subtract", "Divide", "Power", "Sqrt", "MatMul", "Log", "Concat",
+                      "AvgPool", "ReduceMean", "Interpolate")
 
 
 def record_inputs(denoise: Denoise, sampler: str, sigmas_by_steps: dict[int, Iterable[float]],
