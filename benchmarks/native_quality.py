@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -196,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--video", type=Path, help="the real CCTV clip (default: vtest.avi from Debian's opencv-doc)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/native_quality"))
     args = ap.parse_args(argv)
+    if shutil.which("tesseract") is None:  # the print judge; checked before minutes of work, not after
+        print("error: tesseract is not installed (the print judge): apt-get install tesseract-ocr", file=sys.stderr)
+        return 2
     plan = Plan.quick() if args.quick else Plan()
     for key in ("vtest", "photos", "hd", "print_scenes", "clip_frames", "seeds"):
         if getattr(args, key) is not None:
