@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge_agent.runtime.bundle import MANIFEST, load_bundle, pack_archive, write_manifest
+from edge_agent.runtime.bundle import MANIFEST, load_bundle, pack_archive
 from edge_agent.updates.fleet import Broker as FleetBroker
 from edge_agent.updates.fleet import push, status
 from edge_agent.updates.store import ModelStore
 from edge_agent.updates.signing import generate_keypair, load_private_key, sign_bundle
 
+import update_kit
 from mqtt_fixtures import Recorder
 from test_agent import BASE, DEVICE, agent_config, start_agent
 
@@ -29,16 +30,7 @@ def keys(tmp_path):
 
 def new_version(src: Path, dst: Path, key: Path | None, version_code: int, edit=None) -> Path:
     """A copy of ``src`` as another version, optionally edited, re-hashed and signed."""
-    shutil.copytree(src, dst)
-    manifest = json.loads((dst / MANIFEST).read_text())
-    manifest.update(version=f"0.{version_code}.0", version_code=version_code)
-    manifest.pop("files")
-    if edit:
-        edit(dst, manifest)
-    write_manifest(dst, manifest)
-    if key:
-        sign_bundle(dst, load_private_key(key))
-    return dst
+    return update_kit.new_version(dst, key, version_code, edit, src=src)
 
 
 @pytest.fixture()

@@ -99,11 +99,12 @@ class Hooks:
     replies: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
     sink: Any = None
+    staged: list[dict[str, Any] | None] = field(default_factory=list)  # what UpdateHooks.staged said, in order
 
     def hooks(self) -> UpdateHooks:
         return UpdateHooks(running=lambda: self.enhancer, use=self.use, announce=lambda: None,
                            reply=lambda req, body: self.replies.append((req, body)), publish_result=self.results.append,
-                           request_chunks=lambda tid, missing: None, route_chunks=self.route)
+                           request_chunks=lambda tid, missing: None, route_chunks=self.route, staged=self.staged.append)
 
     def use(self, enhancer: Enhancer) -> None:
         self.enhancer = enhancer

@@ -134,3 +134,10 @@ def health(agent: "Agent", args: dict[str, Any]) -> dict[str, Any]:
 def update(agent: "Agent", args: dict[str, Any]) -> dict[str, Any]:
     """A signed model offer: checked now, installed off the loop (updates/controller.py)."""
     return agent.updates.offer(args)
+
+
+@command("install_update")
+def install_update(agent: "Agent", args: dict[str, Any]) -> dict[str, Any]:
+    """Install the staged update (``updates.auto_install: false``; Home
+    Assistant's update entity's Install, on ``update/set``); refused when none is staged."""
+    return agent.updates.install()

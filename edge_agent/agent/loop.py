@@ -104,7 +104,7 @@ class Agent:
             running=lambda: self.enhancer, use=self.use_enhancer, announce=self.publish_state,
             reply=self.publisher.update_reply, publish_result=self.publisher.update_result,
             request_chunks=self.publisher.need_chunks, route_chunks=self.publisher.route_chunks,
-            healthy=self._healthy_for_trial), targets={self.device, FLEET, *(cfg.mqtt.groups if cfg.mqtt else [])},
+            healthy=self._healthy_for_trial, staged=self.publisher.update_staged), targets={self.device, FLEET, *(cfg.mqtt.groups if cfg.mqtt else [])},
             clock_skew_s=cfg.mqtt.clock_skew_s if cfg.mqtt else 300.0)
 
     # -- the loop -------------------------------------------------------------

@@ -20,7 +20,7 @@ from ..mqtt.commands import command_id
 from ..mqtt.discovery import discovery_messages, update_state
 from ..mqtt.link import Incoming, MqttLink
 from ..runtime.bundle import Bundle
-from ..updates.protocol import FINAL_STAGES, need_message
+from ..updates.protocol import FINAL_STAGES, STAGES, need_message
 from .camera import Frame
 
 IMAGE_INTERVAL_S = 10.0  # the retained picture Home Assistant shows: fresh enough, not a video stream over MQTT
@@ -45,6 +45,7 @@ class Publisher:
         self._last_image = -IMAGE_INTERVAL_S
         self._steps: int | None = None  # the steps last published on steps/state
         self._installed = ""  # the model version the update entity shows
+        self._staged: dict[str, Any] | None = None  # the update waiting for an install command (its latest version)
 
     def frame(self, frame: Frame, out: np.ndarray, latency_ms: float, info: dict[str, Any]) -> None:
         """Metadata for every frame; a JPEG snapshot when asked for or due."""
@@ -91,7 +92,7 @@ class Publisher:
         link.publish(link.topics.model, {"name": bundle.name, "version": bundle.version,
                                          "version_code": bundle.version_code}, qos=1, retain=True)
         self._installed = bundle.version
-        link.publish(link.topics.model_update, update_state(bundle.version), qos=1, retain=True)
+        self._publish_update_state()
         self._steps = None  # published again with the next frame
         if self.cfg.mqtt.home_assistant:
             for topic, config in discovery_messages(self.cfg.mqtt.discovery_prefix, link.topics,
@@ -107,22 +108,37 @@ class Publisher:
 
     # -- update controller callbacks ------------------------------------------
     def update_reply(self, request: Incoming | None, body: dict[str, Any]) -> None:
-        """A further reply to an `update` command (progress, outcome)."""
+        """A further reply to an `update` or `install_update` command (progress, outcome)."""
         if self.link is not None and request is not None:
-            self.link.reply(request, {"id": command_id(request.payload), "command": "update", **body})
+            self.link.reply(request, {"id": command_id(request.payload), "command": request.name, **body})
         self._update_progress(body)
 
+    def update_staged(self, info: dict[str, Any] | None) -> None:
+        """The update kept for an install command (None: none): the entity's latest version."""
+        self._staged = info
+
     def _update_progress(self, body: dict[str, Any]) -> None:
-        """Home Assistant's update entity follows a running update: in progress
-        until a final stage, with the stage as its release summary."""
-        if self.link is None or not self._installed:
-            return
+        """Home Assistant's update entity follows a running update: in progress,
+        with a percentage, until a final stage; the stage (or the refusal) as
+        its release summary; a staged update stays its latest version."""
         stage = str(body.get("stage", ""))
         done = body.get("ok") is False or stage in (*FINAL_STAGES, "marked good")
-        latest = body.get("version") if not done else None
+        note = f"{stage}: {body.get('error', '')}".rstrip(": ")
+        if done:
+            self._publish_update_state(note if body.get("ok") is False or not self._staged else None)
+        else:
+            percent = 100.0 * (STAGES.index(stage) + 1) / (len(STAGES) + 1) if stage in STAGES else None
+            self._publish_update_state(note, in_progress=True, percentage=percent, latest=body.get("version"))
+
+    def _publish_update_state(self, summary: str | None = None, in_progress: bool = False,
+                              percentage: float | None = None, latest: str | None = None) -> None:
+        """The update entity's retained state: installed, and the staged (or arriving) version as the latest."""
+        if self.link is None or not self._installed:
+            return
+        staged = self._staged or {}
         self.link.publish(self.link.topics.model_update, update_state(
-            self._installed, latest, in_progress=not done, summary=f"{stage}: {body.get('error', '')}".rstrip(": ")),
-            qos=1, retain=True)
+            self._installed, staged.get("version") or latest, in_progress, percentage,
+            summary or staged.get("summary")), qos=1, retain=True)
 
     def update_result(self, body: dict[str, Any]) -> None:
         """The retained outcome of the last update, for `edge-agent fleet status`."""

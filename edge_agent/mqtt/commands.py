@@ -8,7 +8,7 @@ fleet, ``<prefix>/fleet/cmd/<name>``, with a JSON payload::
      "target": "<device|group|fleet>", "args": {...}, "auth": {"key_id": ..., "signature": <base64>}}
 
 Before anything is parsed the payload's size and nesting depth are bounded
-(``MAX_PAYLOAD_BYTES``, ``MAX_DEPTH``); integers longer than
+(payload.py: ``MAX_PAYLOAD_BYTES``, ``MAX_DEPTH``); integers longer than
 ``MAX_INT_DIGITS``, ``NaN`` and ``Infinity`` are refused by the JSON reader
 itself. Timestamps must be finite, not older than the configured maximum age
 and not further in the future than the clock skew. A command id is
@@ -19,8 +19,8 @@ State-changing commands need an Ed25519 signature by a key of the
 *commands* role (``command_signature`` signs, ``CommandAuth`` checks) over
 the name, id, times, target and args, bound to this box or one of its
 groups, with an expiry; read-only ones (``CommandAuth.open``) may stay open.
-Home Assistant's raw ``ON``/``OFF`` on ``cmd/enhance`` is accepted only when
-``enhance`` is open. Every command gets a reply, errors included: ``handle``
+Home Assistant's raw ``ON``/``OFF`` on ``cmd/enhance`` and its update entity's
+``install`` are accepted only when the command is open (``RAW_PAYLOADS``). Every command gets a reply, errors included: ``handle``
 never raises.
 """
 from __future__ import annotations
@@ -29,12 +29,9 @@ import base64
 import hashlib
 import json
 import logging
-import math
-import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from itertools import accumulate
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,48 +40,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from ..errors import CommandError, UserError
 from ..fsutil import atomic_write_bytes
+from .payload import MAX_DEPTH, MAX_INT_DIGITS, MAX_PAYLOAD_BYTES, bounded_json  # noqa: F401 (re-exported)
+from .topics import INSTALL_COMMAND
 
 log = logging.getLogger("edge_agent.commands")
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 RAW_SWITCH = {b"ON": True, b"OFF": False, b"on": True, b"off": False}
-MAX_PAYLOAD_BYTES = 256 * 1024  # an update offer carries a base64 manifest; nothing else comes close
-MAX_DEPTH = 12
-MAX_INT_DIGITS = 19
+PAYLOAD_INSTALL = "install"  # Home Assistant's update entity's payload_install (a fixed string, no template)
+# Home Assistant's plain payloads (no envelope) -> the args they stand for, per command; accepted only
+# where the command is open (no mqtt.command_keys, or the command in mqtt.open_commands)
+RAW_PAYLOADS: dict[str, dict[bytes, dict[str, Any]]] = {
+    "enhance": {raw: {"enabled": on} for raw, on in RAW_SWITCH.items()},
+    INSTALL_COMMAND: {PAYLOAD_INSTALL.encode(): {}},
+}
 MAX_ID_CHARS = 128
 MAX_ABS_TIME = 1e11  # year 5138: any finite timestamp a clock can hold, nothing that overflows
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-
-
-def _int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise CommandError(f"a number in the payload has more than {MAX_INT_DIGITS} digits")
-    return int(text)
-
-
-def _float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise CommandError("a number in the payload is not finite")
-    return value
-
-
-def _constant(text: str) -> Any:
-    raise CommandError(f"'{text}' is not allowed in a payload (numbers must be finite)")
-
-
-def bounded_json(payload: bytes) -> Any:
-    """``payload`` parsed as JSON within the size, depth and number limits;
-    every problem is a CommandError (never RecursionError, OverflowError...)."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise CommandError(f"payload of {len(payload)} bytes is over the limit of {MAX_PAYLOAD_BYTES}")
-    brackets = _STRINGS.sub(b"", payload).translate(None, _NOT_BRACKETS)
-    if max(accumulate(1 if c in b"[{" else -1 for c in brackets), default=0) > MAX_DEPTH:
-        raise CommandError(f"payload is nested deeper than {MAX_DEPTH} levels")
-    try:
-        return json.loads(payload, parse_int=_int, parse_float=_float, parse_constant=_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # JSONDecodeError is a ValueError
-        raise CommandError("payload is not JSON; allowed: {\"id\", \"issued_at\", \"expires_at\"?, \"args\"?}") from None
 
 
 def _time(body: dict[str, Any], key: str, required: bool) -> float | None:
@@ -195,8 +165,12 @@ class CommandRouter:
     def parse(self, name: str, payload: bytes, now: float | None = None) -> Command:
         """The command in ``payload``; refuses malformed, stale, future, expired or unauthorised ones."""
         now = time.time() if now is None else now
-        if name == "enhance" and payload.strip() in RAW_SWITCH and (self.auth is None or "enhance" in self.auth.open):
-            return Command(name, None, {"enabled": RAW_SWITCH[payload.strip()]})
+        raw = RAW_PAYLOADS.get(name, {}).get(payload.strip())
+        if raw is not None:
+            if self.auth is not None and name not in self.auth.open:
+                raise CommandError(f"command '{name}' changes state and needs 'auth' signed by a fleet command key; "
+                                   f"Home Assistant's plain payload is accepted only with '{name}' in mqtt.open_commands")
+            return Command(name, None, dict(raw))
         body = bounded_json(payload or b"{}")
         if not isinstance(body, dict):
             raise CommandError("payload must be a JSON object")

@@ -17,13 +17,18 @@ message), so entities come back after Home Assistant restarts.
 Commands from Home Assistant travel on the Frigate-style ``<feature>/set``
 topics; number and button wrap their value in the command envelope
 (``id``, ``issued_at``) with a ``command_template``, so the box checks them
-like any other command.
+like any other command. The update entity's Install sends the fixed
+``payload_install`` (Home Assistant gives it no template) on ``update/set``:
+it installs the signed update the box keeps staged (``updates.auto_install:
+false``), and like the switch's plain ON/OFF it is accepted only where the
+command is open (mqtt/commands.py ``RAW_PAYLOADS``).
 """
 from __future__ import annotations
 
 from typing import Any
 
 from .. import __version__
+from .commands import PAYLOAD_INSTALL
 from .topics import Topics, discovery_config, ha_node_id
 
 PRODUCT = "Night CCTV edge agent"
@@ -86,6 +91,7 @@ def _controls(topics: Topics, steps: list[int]) -> dict[tuple[str, str], dict[st
         ("image", "enhanced"): {"name": "Enhanced picture", "image_topic": topics.image,
                                 "content_type": "image/jpeg"},
         ("update", "model"): {"name": "Model", "state_topic": topics.model_update, "title": "Night CCTV model",
+                              "command_topic": topics.update_set, "payload_install": PAYLOAD_INSTALL,
                               "entity_category": "config"},
     }
 

@@ -10,8 +10,8 @@ every box, ``+`` matches any in a subscription)::
     snapshot               JPEG, on request or every outputs.snapshot_interval_s
     model                  retained: the model in use
     model/update           retained: Home Assistant update entity state (installed/latest version, progress)
-    <feature>/set          Frigate-style commands in: enhance (ON|OFF), steps (N), restart, snapshot, ...
-                           (also <prefix>/fleet/<feature>/set)
+    <feature>/set          Frigate-style commands in: enhance (ON|OFF), steps (N), restart, snapshot,
+                           update (install: the staged model update), ... (also <prefix>/fleet/<feature>/set)
     <feature>/state        Frigate-style retained state: enhance (ON|OFF), steps (N)
     state/enhance          retained ON | OFF (the older spelling of enhance/state, still published)
     update_result          retained: the last update's outcome
@@ -38,7 +38,9 @@ FLEET = "fleet"  # the device id that addresses every box under a prefix
 ANY = "+"  # one topic level, any value (subscriptions only)
 SET, STATE = "set", "state"  # Frigate's <feature>/set and <feature>/state
 # <feature>/set -> the command it runs, where the two names differ (else the same name)
-FEATURE_COMMANDS = {"steps": "set_steps"}
+UPDATE = "update"  # the feature of Home Assistant's update entity: update/set installs the staged model
+INSTALL_COMMAND = "install_update"  # what update/set runs (cmd/update is the fleet's signed offer)
+FEATURE_COMMANDS = {"steps": "set_steps", UPDATE: INSTALL_COMMAND}
 HA_ID = re.compile(r"[a-zA-Z0-9_-]+")  # Home Assistant's discovery node and object ids (TOPIC_MATCHER)
 HA_ONLINE = "online"  # Home Assistant's birth payload
 
@@ -93,6 +95,11 @@ class Topics:
     def model_update(self) -> str:
         return self.join("model", "update")
 
+    @property
+    def update_set(self) -> str:
+        """Home Assistant's update entity's install command: ``update/set``."""
+        return self.set(UPDATE)
+
     def set(self, feature: str = ANY) -> str:
         """Frigate-style command topic ``<feature>/set``."""
         return self.join(feature, SET)
@@ -126,7 +133,8 @@ def box_subscriptions(topics: Topics) -> list[str]:
 
 def command_name(topic: str) -> str:
     """The command a topic carries: ``<name>`` on ``cmd/<name>``, the feature's
-    command on Frigate-style ``<feature>/set`` (``steps/set`` -> ``set_steps``)."""
+    command on Frigate-style ``<feature>/set`` (``steps/set`` -> ``set_steps``,
+    ``update/set`` -> ``install_update``)."""
     parts = topic.split("/")
     if parts[-1] == SET and len(parts) >= 2:
         return FEATURE_COMMANDS.get(parts[-2], parts[-2])

@@ -14,9 +14,18 @@ on disk first and then in use (the packaged model when there was no
 previous); ``trial_frames`` good frames in a row and a passing health check
 mark it good. Every reply and the final result of a transfer go to the
 request that started it, never to a later one.
+
+With ``updates.auto_install: false`` a verified offer (every check, the
+download, the files and the smoke test, as above) is staged instead of
+swapped in: kept in the store (store.py ``staged.json``, so it survives a
+restart) and announced through ``UpdateHooks.staged`` (Home Assistant's
+update entity shows it as the latest version). The ``install_update``
+command (the entity's Install) installs it by the same path: files verified
+again, smoke test, swap, trial, rollback.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -26,8 +35,8 @@ from ..errors import CommandError
 from ..fsutil import sha256_bytes
 from ..runtime.enhancer import EnhanceSettings, Enhancer
 from .checks import Policy, check_offer
-from .install import Limits, UpdateJob
-from .protocol import Offer
+from .install import Limits, StagedInstall, UpdateJob
+from .protocol import Offer, release_summary
 from .store import ModelStore, crash_point
 
 ChunkSink = Callable[[str, int, bytes], None]  # (transfer id, chunk index, bytes)
@@ -45,6 +54,7 @@ class UpdateHooks:
     request_chunks: Callable[[str, list[int]], None]  # ask the fleet again for missing chunks
     route_chunks: Callable[[ChunkSink | None], None]  # send incoming chunks to a receiver; None: stop
     healthy: Callable[[], bool] = lambda: True  # the health check that must pass to mark a model good
+    staged: Callable[[dict[str, Any] | None], None] = lambda info: None  # the update waiting for an install (None: none)
 
 
 @dataclass
@@ -66,9 +76,13 @@ class UpdateController:
         self.cfg, self.store, self.settings, self.hooks = cfg, store, settings, hooks
         self.targets, self.clock_skew_s = targets or {"fleet"}, clock_skew_s
         self.request: Any = None  # the `update` command being handled now (set by the loop)
-        self.job: UpdateJob | None = None
+        self.job: threading.Thread | None = None
         self.job_request: Any = None  # the request of the running job: its replies go there
         self.job_floor = 0
+        self.job_mode = "switch"  # switch: an offer installed on arrival; stage: an offer kept; install: a staged one
+        self.job_summary = ""
+        self.staged = store.staged()  # a verified update waiting for an install command (auto_install false)
+        hooks.staged(self.staged)
         self.result: tuple[Path | None, Enhancer | None, str | None] | None = None  # set by the job's thread
         self.trial: Trial | None = None
 
@@ -88,30 +102,61 @@ class UpdateController:
         """The `update` command: refuse what can be refused now, else start the job."""
         if not self.cfg.trusted_keys:
             raise CommandError("updates are disabled: no trusted_keys in this box's config")
-        if (self.job is not None and self.job.is_alive()) or self.result is not None:
-            raise CommandError("an update is already in progress")
-        if self.trial is not None:
-            raise CommandError("the last update is still on trial; offer again once it is marked good")
+        self._check_idle("offer")
         offer = Offer.parse(args)
         manifest = check_offer(offer, self.policy(), self.hooks.running().bundle.version_code)
+        staged = self.staged
+        if staged is not None and offer.version_code <= staged["version_code"] and not offer.meta.get("downgrade"):
+            raise CommandError(f"update refused: version code {offer.version_code} is not above the staged "
+                               f"{staged['version_code']}; install that one, or offer a newer one")
         self.store.remember_offer(sha256_bytes(offer.metadata_bytes))  # a captured offer never runs twice
         request = self.job_request = self.request
         self.job_floor = int(offer.meta["floor"])
-
-        def progress(stage: str, extra: dict[str, Any]) -> None:
-            self.hooks.reply(request, {"ok": True, "stage": stage, **extra})
-
-        def done(bundle_dir: Path | None, enhancer: Enhancer | None, error: str | None) -> None:
-            self.result = (bundle_dir, enhancer, error)  # applied by the loop, between two frames
-
-        self.job = UpdateJob(offer, self.store, self.settings, progress,
-                             lambda missing: self.hooks.request_chunks(str(offer.transfer_id), missing), done,
-                             self.limits())
-        receiver = self.job.receiver
+        self.job_mode = "switch" if self.cfg.auto_install else "stage"
+        self.job_summary = release_summary(offer.meta, manifest)
+        job = UpdateJob(offer, self.store, self.settings, self._progress(request, str(manifest["version"])),
+                        lambda missing: self.hooks.request_chunks(str(offer.transfer_id), missing), self._done,
+                        self.limits())
+        receiver = job.receiver
         if receiver is not None:
             self.hooks.route_chunks(lambda tid, i, data: receiver.put(i, data) if tid == offer.transfer_id else None)
+        self.job = job
+        job.start()
+        return {"accepted": True, "version": manifest["version"], "version_code": manifest["version_code"],
+                "install": "on arrival" if self.cfg.auto_install else "staged, on an install command"}
+
+    def install(self) -> dict[str, Any]:
+        """The ``install_update`` command: install the staged update (verify,
+        smoke-test, swap, trial), as an offer is installed on arrival."""
+        staged = self.staged
+        if staged is None:
+            why = ("this box installs updates as they arrive (updates.auto_install is true) and none is pending"
+                   if self.cfg.auto_install else "no verified update has arrived since the last install")
+            raise CommandError(f"nothing to install: no update is staged; {why}")
+        self._check_idle("install")
+        floor = self.store.history()["floor"]
+        if int(staged.get("version_code", -1)) < floor:
+            self._unstage()
+            raise CommandError(f"update refused: the staged version code is below this box's floor {floor}")
+        request = self.job_request = self.request
+        self.job_floor, self.job_mode = int(staged.get("floor", 0)), "install"
+        self.job = StagedInstall(self.store.root / staged["bundle"], self.settings,
+                                 self._progress(request, str(staged.get("version"))), self._done)
         self.job.start()
-        return {"accepted": True, "version": manifest["version"], "version_code": manifest["version_code"]}
+        return {"installing": staged.get("version"), "version_code": staged.get("version_code")}
+
+    def _check_idle(self, what: str) -> None:
+        if (self.job is not None and self.job.is_alive()) or self.result is not None:
+            raise CommandError("an update is already in progress")
+        if self.trial is not None:
+            raise CommandError(f"the last update is still on trial; {what} again once it is marked good")
+
+    def _progress(self, request: Any, version: str) -> Callable[[str, dict[str, Any]], None]:
+        """The job's progress, as replies to the request that started it (with the version on its way)."""
+        return lambda stage, extra: self.hooks.reply(request, {"ok": True, "stage": stage, "version": version, **extra})
+
+    def _done(self, bundle_dir: Path | None, enhancer: Enhancer | None, error: str | None) -> None:
+        self.result = (bundle_dir, enhancer, error)  # on the job's thread; applied by the loop, between two frames
 
     def poll(self) -> None:
         """On the loop, between frames: swap in a finished job's model."""
@@ -124,9 +169,14 @@ class UpdateController:
         bundle_dir, enhancer, error = self.result
         self.result = None
         self.hooks.route_chunks(None)
-        request = self.job_request
+        request, mode = self.job_request, self.job_mode
         if error is not None or enhancer is None or bundle_dir is None:
+            if mode == "install":
+                self._unstage()  # a staged update that fails its install is not offered again
             self._report(request, {"ok": False, "stage": "refused", "error": error})
+            return
+        if mode == "stage":
+            self._stage(request, bundle_dir, enhancer)
             return
         previous = self.hooks.running()
         try:
@@ -134,6 +184,8 @@ class UpdateController:
         except OSError as exc:
             self._report(request, {"ok": False, "stage": "refused", "error": f"cannot switch models: {exc}"})
             return
+        if mode == "install":
+            self._unstage()
         self.hooks.use(enhancer)  # the swap: between two frames, no frame lost
         crash_point("apply-after-swap")
         self.store.prune(self.cfg.keep_bundles)
@@ -141,6 +193,21 @@ class UpdateController:
         self.hooks.announce()
         self._report(request, {"ok": True, "stage": "installed", "version": enhancer.bundle.version,
                                "version_code": enhancer.bundle.version_code})
+
+    def _stage(self, request: Any, bundle_dir: Path, enhancer: Enhancer) -> None:
+        """Keep a verified offer for an install command; the compiled model is let go meanwhile."""
+        bundle = enhancer.bundle
+        self.staged = self.store.stage(bundle_dir, {"version": bundle.version, "version_code": bundle.version_code,
+                                                    "floor": self.job_floor, "summary": self.job_summary})
+        self.store.prune(self.cfg.keep_bundles)
+        self.hooks.staged(self.staged)
+        self._report(request, {"ok": True, "stage": "staged", "version": bundle.version,
+                               "version_code": bundle.version_code})
+
+    def _unstage(self) -> None:
+        self.store.unstage()
+        self.staged = None
+        self.hooks.staged(None)
 
     def frame_done(self, ok: bool) -> None:
         """After every frame: roll back when ``rollback_frames`` fail in a row;

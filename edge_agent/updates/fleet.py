@@ -77,9 +77,10 @@ class PushResult:
 
 
 def build_offer(bundle_dir: Path, archive: Path, transfer: dict[str, Any], keys: list[Path], devices: list[str],
-                expires_s: float = 3600.0, floor: int = 0, downgrade: bool = False) -> dict:
+                expires_s: float = 3600.0, floor: int = 0, downgrade: bool = False, summary: str | None = None) -> dict:
     """The ``update`` command's args: the bundle's manifest and signature and
-    the transfer metadata, signed by every key in ``keys`` (the update role)."""
+    the transfer metadata (with ``summary``, the release summary Home
+    Assistant shows), signed by every key in ``keys`` (the update role)."""
     bundle = load_bundle(bundle_dir)
     manifest = (bundle.root / MANIFEST).read_bytes()
     sig_path = bundle.root / SIGNATURE
@@ -95,6 +96,8 @@ def build_offer(bundle_dir: Path, archive: Path, transfer: dict[str, Any], keys:
             "archive_size": archive.stat().st_size, "unpacked_size": sum(m.size for m in members),
             "file_count": len(members), "transfer": transfer, "devices": devices, "issued_at": now,
             "expires_at": now + expires_s, "floor": floor, "downgrade": downgrade}
+    if summary:
+        meta["release_summary"] = summary
     metadata = canonical(meta)
     signatures = []
     for path in keys:
@@ -105,7 +108,8 @@ def build_offer(bundle_dir: Path, archive: Path, transfer: dict[str, Any], keys:
 
 def push(bundle_dir: Path, broker: Broker, prefix: str, device: str | None, url: str | None = None,
          downgrade_key: Path | None = None, timeout: float = 300.0, drop_chunks: set[int] | None = None,
-         keys: list[Path] | None = None, floor: int = 0, devices: list[str] | None = None) -> PushResult:
+         keys: list[Path] | None = None, floor: int = 0, devices: list[str] | None = None,
+         summary: str | None = None) -> PushResult:
     """Offer the bundle and follow it to a final result on each target box.
     ``device`` None = the whole fleet (every box whose retained status is online).
     ``keys`` sign the offer (the update role); ``downgrade_key`` signs it too
@@ -119,7 +123,8 @@ def push(bundle_dir: Path, broker: Broker, prefix: str, device: str | None, url:
         transfer = url_transfer(url) if url else chunk_transfer(transfer_id, chunk_count(len(data)))
         signers = list(keys or []) + ([downgrade_key] if downgrade_key and downgrade_key not in (keys or []) else [])
         args = build_offer(bundle_dir, archive, transfer, signers, devices or [device or FLEET],
-                           expires_s=max(timeout, 60.0) + 600.0, floor=floor, downgrade=downgrade_key is not None)
+                           expires_s=max(timeout, 60.0) + 600.0, floor=floor, downgrade=downgrade_key is not None,
+                           summary=summary)
         session = PushSession(broker, prefix, device, transfer_id, None if url else data)
         session.run(args, timeout, drop_chunks or set())
     finally:

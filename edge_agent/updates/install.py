@@ -175,3 +175,28 @@ class UpdateJob(threading.Thread):
         part = archive.with_suffix(".part")
         self.receiver.assemble(part)
         part.replace(archive)
+
+
+class StagedInstall(threading.Thread):
+    """Install a staged update (``updates.auto_install: false``) on command:
+    verify its files again, compile and smoke-test it off the frame loop, as
+    on arrival; the outcome goes to ``done`` and the loop swaps it in."""
+
+    def __init__(self, bundle_dir: Path, settings: EnhanceSettings, progress: Progress, done: Done) -> None:
+        super().__init__(name="model-install", daemon=True)
+        self.bundle_dir, self.settings, self.progress, self.done = bundle_dir, settings, progress, done
+
+    def run(self) -> None:
+        """Verify, smoke-test; the outcome always goes to ``done``."""
+        _, installing, smoke_testing = STAGES
+        try:
+            self.progress(installing, {})
+            bundle = load_bundle(self.bundle_dir)  # every file's size and sha256 again: the disk may have changed
+            self.progress(smoke_testing, {})
+            self.done(self.bundle_dir, smoke_test(bundle, self.settings), None)
+        except CommandError as exc:
+            self.done(None, None, str(exc))
+        except UserError as exc:
+            self.done(None, None, f"update refused: {exc}")
+        except Exception as exc:  # anything else is reported, never crashes the agent
+            self.done(None, None, f"update failed: {exc.__class__.__name__}: {exc}")

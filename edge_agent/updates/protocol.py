@@ -15,7 +15,7 @@ threshold of them): everything a box acts on, so nothing unsigned steers it::
      "archive_sha256": hex, "archive_size": bytes, "unpacked_size": bytes, "file_count": n,
      "transfer": {"url": <https URL>} | {"chunks": {"id": <alnum>, "count": n, "size": CHUNK_BYTES}},
      "devices": [<device id> | <group> | "fleet", ...], "issued_at": t, "expires_at": t,
-     "floor": n, "downgrade": false}
+     "floor": n, "downgrade": false, "release_summary": <text, optional>}
 
 ``expires_at`` defeats freeze attacks, ``devices`` binds an offer to its
 boxes, ``floor`` (kept by the box, never lowered) and ``downgrade`` defeat
@@ -23,7 +23,8 @@ rollback attacks, and a box remembers every metadata digest it accepted, so a
 captured offer does not run twice. Chunks travel on the ``chunk`` topic, raw
 bytes; a box asks for the ones it misses with ``{"missing": [i, ...]}`` on
 ``need``. The box answers the command with one reply per stage (``STAGES``)
-and ends with one of ``FINAL_STAGES``, also published retained on
+and ends with one of ``FINAL_STAGES`` (``staged`` where the box keeps
+verified updates for an install command), also published retained on
 ``update_result``.
 """
 from __future__ import annotations
@@ -45,7 +46,8 @@ MAX_LIFETIME_S = 30 * 24 * 3600.0  # an offer valid longer than this is refused 
 CHUNK_TIMEOUT_S = 120.0  # a chunked transfer that makes no progress this long is given up
 NEED_INTERVAL_S = 2.0  # how often a box may ask again for missing chunks (twice this, in practice)
 STAGES = ("downloading", "installing", "smoke-testing")  # progress replies, in order
-FINAL_STAGES = ("installed", "refused", "rolled back")
+FINAL_STAGES = ("installed", "staged", "refused", "rolled back")
+MAX_SUMMARY_CHARS = 255  # Home Assistant's update entity shows at most this much of a release summary
 METADATA_TYPE = "edge-agent/update"
 
 
@@ -78,6 +80,16 @@ def offer_args(metadata: bytes, signatures: list[dict[str, str]], manifest: byte
     """The ``update`` command's args, as ``Offer.parse`` reads them."""
     return {"metadata": base64.b64encode(metadata).decode(), "signatures": signatures,
             "manifest": base64.b64encode(manifest).decode(), "signature": base64.b64encode(bundle_signature).decode()}
+
+
+def release_summary(meta: dict[str, Any], manifest: dict[str, Any]) -> str:
+    """What Home Assistant's update entity says about an offer: the signed
+    metadata's ``release_summary``, else the signed manifest's
+    (``release_summary`` or ``notes``), else its name and version."""
+    for text in (meta.get("release_summary"), manifest.get("release_summary"), manifest.get("notes")):
+        if isinstance(text, str) and text.strip():
+            return text.strip()[:MAX_SUMMARY_CHARS]
+    return f"{manifest.get('name', 'model')} {manifest.get('version', '')} (version code {manifest.get('version_code')})"
 
 
 def need_message(missing: list[int]) -> dict[str, Any]:
@@ -166,6 +178,8 @@ class Offer:
             raise CommandError("update metadata 'devices' must be a list of 1..1000 device ids or groups")
         if not isinstance(meta.get("downgrade", False), bool):
             raise CommandError("update metadata 'downgrade' must be true or false")
+        if not isinstance(meta.get("release_summary", ""), str):
+            raise CommandError("update metadata 'release_summary' must be text")
         return cls(metadata, signatures, manifest, bundle_sig, meta, _int(meta, "version_code", 0, 1 << 53),
                    _hex(meta, "archive_sha256"), size, url, transfer_id, count)
 

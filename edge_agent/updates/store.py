@@ -8,6 +8,7 @@ does), safe against power loss.
     <state>/models/previous -> <dir>        the bundle to roll back to
     <state>/models/trial.json               {"bundle", "previous"}: current is on trial
     <state>/models/updates.json             {"floor", "seen"}: anti-rollback floor, accepted offers
+    <state>/models/staged.json              {"bundle", "version", ...}: verified, waiting for an install command
     <state>/models/staging/                 downloads and unpacking in progress
 
 A bundle directory appears only by ``rename`` of a fully unpacked, fsynced
@@ -200,6 +201,31 @@ class ModelStore:
         crash_point("rollback-after-marker")
         return back
 
+    def stage(self, bundle_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+        """Keep a verified bundle for a later install (``updates.auto_install: false``); replaces any staged one."""
+        staged = {**info, "bundle": bundle_dir.name}
+        self._write("staged.json", staged)
+        return staged
+
+    def staged(self) -> dict[str, Any] | None:
+        """The staged update, if any and its bundle is still there (a torn or dangling marker is dropped)."""
+        try:
+            data = json.loads((self.root / "staged.json").read_bytes())
+            name = data.get("bundle") if isinstance(data, dict) else None
+            if isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and (self.root / name).is_dir():
+                return data
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            pass
+        self.unstage()
+        return None
+
+    def unstage(self) -> None:
+        """Nothing is staged any more (installed, refused or replaced)."""
+        (self.root / "staged.json").unlink(missing_ok=True)
+        fsync_dir(self.root)
+
     def history(self) -> dict[str, Any]:
         """{"floor": int, "seen": [metadata digests]} (anti-rollback and anti-replay)."""
         try:
@@ -224,8 +250,10 @@ class ModelStore:
         fsync_dir(self.root)
 
     def prune(self, keep: int = 3) -> None:
-        """Delete old bundles, never current or previous."""
-        protected = {p.resolve() for p in (self.target("current"), self.target("previous")) if p}
+        """Delete old bundles, never current, previous or the staged one."""
+        staged = self.staged()
+        kept = (self.target("current"), self.target("previous"), self.root / staged["bundle"] if staged else None)
+        protected = {p.resolve() for p in kept if p}
         bundles = sorted((p for p in self.root.iterdir() if p.is_dir() and not p.is_symlink() and p != self.staging),
                          key=lambda p: p.stat().st_mtime)
         for old in bundles[:-keep]:
