@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ from edge_agent.runtime.sampler import karras_sigmas
 
 from .dataset import NightPairs, ReplayBatches, load_split
 from .network import Denoiser, NetConfig, loss_weight
-from .train import StopRequest, describe_hardware, optimise, use_bf16
+from .train import describe_hardware, optimise, run_steps, save_checkpoint, use_bf16
 
 
 @dataclass
@@ -128,20 +127,17 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
                "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.__dict__.items()}}
     history.append(segment)
     bar = Progress(cfg.iterations, "distill", initial=step)
-    t0, running = time.monotonic(), None
+    t0 = time.monotonic()
     rng = np.random.default_rng(cfg.seed + step)
 
-    def save() -> None:
+    def save(step: int) -> None:
         segment.update(end_step=step, seconds=round(time.monotonic() - t0, 1))
-        state = {"model": student.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                 "step": step, "net": net_cfg.to_dict(), "config": cfg.__dict__, "history": history,
-                 "schedules": cfg.schedules(), "teacher_step": ckpt["step"],
-                 "teacher_history": ckpt.get("history", [])}
-        torch.save(state, last.with_suffix(".tmp"))
-        os.replace(last.with_suffix(".tmp"), last)
+        save_checkpoint({"model": student.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                         "step": step, "net": net_cfg.to_dict(), "config": cfg.__dict__, "history": history,
+                         "schedules": cfg.schedules(), "teacher_step": ckpt["step"],
+                         "teacher_history": ckpt.get("history", [])}, last)
 
-    stop = StopRequest()
-    while step < cfg.iterations and not stop.requested:
+    def one_step(step: int) -> float:
         night, clean = (t.contiguous(memory_format=torch.channels_last) for t in next(loader))
         n = clean.shape[0]
         x0 = clean * 2 - 1
@@ -160,15 +156,9 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
         w = loss_weight(s0).view(-1, 1, 1, 1)
         loss = (w * (denoised - target) ** 2).mean() + cfg.data_weight * (w * (denoised - x0) ** 2).mean()
         optimise(loss, student, ema, opt, cfg.ema_decay)
-        step += 1
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        bar.update(1, f"loss {running:.4f}")
-        if step % cfg.checkpoint_every == 0:
-            save()
-        if max_minutes is not None and time.monotonic() - t0 > max_minutes * 60:
-            break
-    save()
-    bar.close()
+        return loss.item()
+
+    run_steps(step, cfg.iterations, one_step, save, cfg.checkpoint_every, max_minutes, bar)
     return last
 
 

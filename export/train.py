@@ -16,6 +16,7 @@ import platform
 import signal
 import threading
 import time
+from typing import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,6 +149,33 @@ class StopRequest:
         self.requested = True
 
 
+def run_steps(step: int, iterations: int, one_step: Callable[[int], float], save: Callable[[int], None],
+              checkpoint_every: int, max_minutes: float | None, bar: Progress) -> int:
+    """The loop both trainers share: ``one_step(step)`` returns its loss;
+    checkpoints every ``checkpoint_every`` steps, at a time limit, at SIGINT or
+    SIGTERM and at the end. Returns the last step done."""
+    stop, t0, running = StopRequest(), time.monotonic(), None
+    while step < iterations and not stop.requested:
+        loss = one_step(step)
+        step += 1
+        running = loss if running is None else 0.98 * running + 0.02 * loss
+        bar.update(1, f"loss {running:.4f}")
+        if step % checkpoint_every == 0:
+            save(step)
+        if max_minutes is not None and time.monotonic() - t0 > max_minutes * 60:
+            break
+    save(step)
+    bar.close()
+    return step
+
+
+def save_checkpoint(state: dict, path: Path) -> None:
+    """Atomic: a run killed mid-write never leaves a half checkpoint."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
 def optimise(loss: torch.Tensor, model: torch.nn.Module, ema: torch.nn.Module, opt: torch.optim.Optimizer,
              ema_decay: float) -> None:
     """One optimiser step with gradient clipping, then the EMA update."""
@@ -233,21 +261,16 @@ def train(cfg: TrainConfig, max_minutes: float | None = None, quiet: bool = Fals
     history.append(segment)
     bar = Progress(cfg.iterations, "train", enabled=rank == 0 and not quiet, initial=step)
     t0 = time.monotonic()
-    running = None
 
-    def save() -> None:
+    def save(step: int) -> None:
         if rank != 0:
             return
         segment.update(end_step=step, seconds=round(time.monotonic() - t0, 1))
-        state = {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                 "step": step, "opt_start": opt_start, "config": cfg.__dict__, "net": net_cfg.to_dict(),
-                 "history": history}
-        tmp = last.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, last)  # atomic: a killed run never leaves a half checkpoint
+        save_checkpoint({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                         "step": step, "opt_start": opt_start, "config": cfg.__dict__, "net": net_cfg.to_dict(),
+                         "history": history}, last)
 
-    stop = StopRequest()
-    while step < cfg.iterations and not stop.requested:
+    def one_step(step: int) -> float:
         night, clean = (t.to(device, non_blocking=True) for t in next(loader))
         night, clean = (t.contiguous(memory_format=torch.channels_last) for t in (night, clean))
         sigma = sample_sigmas(cfg, clean.shape[0], device)
@@ -256,15 +279,9 @@ def train(cfg: TrainConfig, max_minutes: float | None = None, quiet: bool = Fals
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = edm_loss(train_model, clean, night, sigma, cfg.edge_weight)
         optimise(loss, model, ema, opt, cfg.ema_decay)
-        step += 1
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        bar.update(1, f"loss {running:.4f}")
-        if step % cfg.checkpoint_every == 0:
-            save()
-        if max_minutes is not None and time.monotonic() - t0 > max_minutes * 60:
-            break
-    save()
-    bar.close()
+        return loss.item()
+
+    run_steps(step, cfg.iterations, one_step, save, cfg.checkpoint_every, max_minutes, bar)
     if world > 1:
         dist.destroy_process_group()
     return last
