@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
 
 from edge_agent.runtime.bundle import load_bundle
@@ -22,6 +24,27 @@ from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer
 DEFAULT_MARGIN_DB = 0.5
 DEFAULT_MIN_AGREEMENT_DB = 32.0
 INT8_RUNTIMES = ("onnxruntime", "openvino")
+REFERENCE_TOLERANCE = 2.0 / 255.0  # mean abs difference (0..1) allowed when a box re-runs the reference in fp32
+
+
+def write_reference(root: Path, frame: np.ndarray) -> dict[str, Any]:
+    """Store a night frame and the FP32 output a box must reproduce (its
+    smoke test before a model goes live) in the bundle folder ``root``; the
+    INT8 tolerance is twice the error both runtimes show here. Returns the
+    manifest's ``reference`` entry."""
+    (root / "reference").mkdir(exist_ok=True)
+    bundle = load_bundle(root)
+    enhancer = Enhancer(bundle, EnhanceSettings(backend="onnxruntime", precision="fp32"))
+    expected = enhancer.enhance(frame)
+    cv2.imwrite(str(root / "reference" / "input.png"), frame[..., ::-1])
+    cv2.imwrite(str(root / "reference" / "expected_fp32.png"), expected[..., ::-1])
+    target = expected.astype(np.float32) / 255.0
+    int8_error = max(float(np.abs(Enhancer(bundle, EnhanceSettings(backend=b, precision="int8"))
+                                  .enhance_float(frame, enhancer.seed) - target).mean())
+                     for b in INT8_RUNTIMES)
+    return {"input": "reference/input.png", "expected": {"fp32": "reference/expected_fp32.png"},
+            "steps": enhancer.steps, "seed": enhancer.seed,
+            "tolerance": {"fp32": REFERENCE_TOLERANCE, "int8": max(0.01, 2 * int8_error)}}
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -15,18 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 
+from calibration.gate import write_reference
 from calibration.quantize import crops_for_calibration, quantize_into, record_inputs
 from edge_agent.runtime.bundle import load_bundle, write_manifest
-from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer
 
 from .network import Denoiser, count_macs
 from .onnx_export import export_onnx
 
-REFERENCE_TOLERANCE = 2.0 / 255.0  # mean abs difference (0..1) allowed when a box re-runs the reference in fp32
 
 
 @dataclass
@@ -95,7 +93,7 @@ def build_bundle(model: Denoiser, out: Path, spec: BundleSpec, calibration_frame
             "settings": spec.settings,
         }
         write_manifest(work, manifest)
-        manifest["reference"] = _write_reference(work, reference_frame, spec)
+        manifest["reference"] = write_reference(work, reference_frame)
         write_manifest(work, manifest)
         load_bundle(work)  # refuse to publish a bundle that does not verify
         if out.exists():
@@ -109,25 +107,6 @@ def build_bundle(model: Denoiser, out: Path, spec: BundleSpec, calibration_frame
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out
-
-
-def _write_reference(root: Path, frame: np.ndarray, spec: BundleSpec) -> dict[str, Any]:
-    """A night frame and the FP32 output the box must reproduce (smoke test)."""
-    ref = root / "reference"
-    ref.mkdir(exist_ok=True)
-    bundle = load_bundle(root)
-    enhancer = Enhancer(bundle, EnhanceSettings(backend="onnxruntime", precision="fp32"))
-    expected = enhancer.enhance(frame)
-    cv2.imwrite(str(ref / "input.png"), frame[..., ::-1])
-    cv2.imwrite(str(ref / "expected_fp32.png"), expected[..., ::-1])
-    # INT8 may differ from FP32 by its quantisation error: allow twice what both runtimes show here
-    target = expected.astype(np.float32) / 255.0
-    int8_error = max(float(np.abs(Enhancer(bundle, EnhanceSettings(backend=b, precision="int8"))
-                                  .enhance_float(frame, enhancer.seed) - target).mean())
-                     for b in ("onnxruntime", "openvino"))
-    return {"input": "reference/input.png", "expected": {"fp32": "reference/expected_fp32.png"},
-            "steps": enhancer.steps, "seed": enhancer.seed,
-            "tolerance": {"fp32": REFERENCE_TOLERANCE, "int8": max(0.01, 2 * int8_error)}}
 
 
 def summary(bundle_dir: Path) -> str:

@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 SIGMA_DATA = 0.5
@@ -113,6 +112,7 @@ def build_tiny_bundle(out: Path, calibration_frames: list[np.ndarray], reference
     import openvino as ov
     import onnxruntime as ort
 
+    from calibration.gate import write_reference
     from calibration.quantize import crops_for_calibration, quantize_onnxruntime, record_inputs
     from edge_agent.runtime.bundle import load_bundle, write_manifest
 
@@ -149,7 +149,7 @@ def build_tiny_bundle(out: Path, calibration_frames: list[np.ndarray], reference
                          "temporal": {"strength": 0.95, "motion_low": 2.0, "motion_high": 4.0}},
         }
         write_manifest(work, manifest)
-        manifest["reference"] = _reference(work, reference_frame)
+        manifest["reference"] = write_reference(work, reference_frame)
         write_manifest(work, manifest)
         load_bundle(work)
         shutil.rmtree(out, ignore_errors=True)
@@ -192,22 +192,3 @@ def with_drifted_int8(bundle: Path, out: Path, drift: float, seed: int = 0) -> P
     return out
 
 
-def _reference(root: Path, frame: np.ndarray) -> dict[str, Any]:
-    """The smoke-test frame and its FP32 output, with the INT8 tolerance
-    measured on both runtimes (as export/bundle_builder.py does)."""
-    from edge_agent.runtime.bundle import load_bundle
-    from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer
-
-    (root / "reference").mkdir(exist_ok=True)
-    bundle = load_bundle(root)
-    enhancer = Enhancer(bundle, EnhanceSettings(backend="onnxruntime", precision="fp32"))
-    expected = enhancer.enhance(frame)
-    cv2.imwrite(str(root / "reference" / "input.png"), frame[..., ::-1])
-    cv2.imwrite(str(root / "reference" / "expected_fp32.png"), expected[..., ::-1])
-    target = expected.astype(np.float32) / 255.0
-    int8_error = max(float(np.abs(Enhancer(bundle, EnhanceSettings(backend=b, precision="int8"))
-                                  .enhance_float(frame, enhancer.seed) - target).mean())
-                     for b in ("onnxruntime", "openvino"))
-    return {"input": "reference/input.png", "expected": {"fp32": "reference/expected_fp32.png"},
-            "steps": enhancer.steps, "seed": enhancer.seed,
-            "tolerance": {"fp32": 2.0 / 255.0, "int8": max(0.01, 2 * int8_error)}}
