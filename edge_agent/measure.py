@@ -3,6 +3,9 @@ timing (which CPU, how many cores).
 
 One implementation for `edge-agent bench`, the benchmark scripts and the
 evaluation, so every latency figure in the README is measured the same way.
+``benchmark`` times whole frames of one or several streams (LATENCY hint);
+``queue_benchmark`` times OpenVINO's THROUGHPUT hint with several infer
+requests in flight and converts inferences to frames.
 """
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from .runtime.backends import SessionSpec
 from .runtime.enhancer import Enhancer, StreamEnhancer, to_uint8
+from .runtime.tiling import TileGrid
 
 
 def cpu_name() -> str:
@@ -130,3 +135,68 @@ def benchmark(enhancers: list[Enhancer], height: int, width: int, *, frames: int
             "count": len(ms), "duration_s": round(wall, 3), **latency_stats(ms),
             "throughput_fps": round(len(ms) / wall, 3), "ms_per_megapixel": round(float(np.median(ms)) / (height * width / 1e6), 2),
             "cpu": cpu_name(), "cores": os.cpu_count()}
+
+
+def network_calls_per_frame(enhancer: Enhancer, grid: TileGrid) -> int:
+    """How many inferences one frame takes: the sampler's network evaluations
+    (counted on a stand-in network) times the batches of tiles."""
+    calls = 0
+
+    def count(x: np.ndarray, sigma: np.ndarray, cond: np.ndarray) -> np.ndarray:
+        nonlocal calls
+        calls += 1
+        return x
+
+    z = np.zeros((1, 3, 1, 1), np.float32)
+    enhancer.sample(count, z, enhancer.sigmas, z)
+    return calls * -(-len(grid.origins) // enhancer.settings.batch)
+
+
+def tile_inputs(enhancer: Enhancer, grid: TileGrid) -> dict[str, np.ndarray]:
+    """One inference's inputs at the frame's tile shape: a noisy first step on a night tile."""
+    batch, sigma = enhancer.settings.batch, float(enhancer.sigmas[0])
+    cond = (night_frame(grid.tile_h, grid.tile_w).astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+    cond = np.ascontiguousarray(np.repeat(cond, batch, axis=0))
+    x = np.random.default_rng(0).standard_normal(cond.shape).astype(np.float32) * np.float32(sigma)
+    return {"x": x, "sigma": np.full(batch, sigma, np.float32), "cond": cond}
+
+
+def queue_benchmark(enhancer: Enhancer, height: int, width: int, *, frames: int | None, seconds: float | None,
+                    warmup: int, requests: int | None = None) -> dict[str, Any]:
+    """benchmark_app's THROUGHPUT hint: the network compiled once with it and
+    ``requests`` inferences in flight (default: the device's
+    OPTIMAL_NUMBER_OF_INFER_REQUESTS); latencies are per inference, and
+    frames/s is inferences/s over the inferences one frame takes (its tiles
+    times the sampler's evaluations; the temporal filter is not timed)."""
+    settings, grid = enhancer.settings, enhancer.grid(height, width)
+    spec = SessionSpec(settings.precision, enhancer.device, settings.batch, grid.tile_h, grid.tile_w,
+                       settings.cache_dir, settings.threads, hint="throughput")
+    t0 = time.perf_counter()
+    queue = enhancer.backend.open_queue(enhancer.bundle, spec, requests)  # type: ignore[attr-defined]
+    compile_ms = (time.perf_counter() - t0) * 1e3
+    inputs, per_frame = tile_inputs(enhancer, grid), network_calls_per_frame(enhancer, grid)
+    t0 = time.perf_counter()
+    queue.start(inputs)
+    queue.wait()
+    first_ms = (time.perf_counter() - t0) * 1e3
+    for _ in range(warmup * queue.requests):
+        queue.start(inputs)
+    queue.wait()
+    queue.latencies_ms.clear()
+    target = None if frames is None else frames * per_frame
+    count, t0 = 0, time.perf_counter()
+    deadline = t0 + seconds if seconds else None
+    while not ((target is not None and count >= target) or (deadline is not None and time.perf_counter() >= deadline)):
+        queue.start(inputs)
+        count += 1
+    queue.wait()
+    wall = time.perf_counter() - t0
+    fps = count / per_frame / wall
+    return {"resolution": f"{width}x{height}", **enhancer.describe(), "temporal": None, "mode": "throughput",
+            "hint": "throughput", "performance_hint": "THROUGHPUT", "infer_requests": queue.requests,
+            "optimal_infer_requests": queue.optimal_requests, "streams": queue.requests, "threads_per_stream": None,
+            "compile_ms": round(compile_ms, 1), "first_inference_ms": round(first_ms, 1), "warmup": warmup,
+            "count": count, "latency_unit": "inference", "inferences_per_frame": per_frame,
+            "frames": round(count / per_frame, 2), "duration_s": round(wall, 3), **latency_stats(queue.latencies_ms),
+            "inferences_per_s": round(count / wall, 3), "throughput_fps": round(fps, 3),
+            "ms_per_megapixel": round(1e3 / fps / (height * width / 1e6), 2), "cpu": cpu_name(), "cores": os.cpu_count()}

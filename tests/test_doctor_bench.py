@@ -61,3 +61,56 @@ def test_bench_by_time_throughput_mode_and_text(tiny_bundle):
 def test_bench_refuses_empty_runs(args, expected):
     r = run_cli("bench", *args)
     assert r.returncode == 2 and expected in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_openvino_sessions_take_the_specs_performance_hint(tiny_bundle):
+    import openvino.properties as props
+    import openvino.properties.hint as hints
+
+    from edge_agent.errors import UserError
+    from edge_agent.runtime.backends import SessionSpec, get_backend
+    from edge_agent.runtime.bundle import load_bundle
+
+    backend, bundle = get_backend("openvino"), load_bundle(tiny_bundle)
+    spec = SessionSpec("fp32", "CPU", 1, 64, 96)
+    assert spec.hint == "latency"  # what the agent runs
+    def mode(compiled) -> str:  # the compiled model reports it as text ('LATENCY'), some versions as the enum
+        return str(compiled.get_property(hints.performance_mode)).rsplit(".", 1)[-1]
+
+    assert mode(backend.compile(bundle, spec)) == "LATENCY"
+    compiled = backend.compile(bundle, SessionSpec("fp32", "CPU", 1, 64, 96, hint="throughput"))
+    assert mode(compiled) == "THROUGHPUT"
+    queue = backend.open_queue(bundle, SessionSpec("fp32", "CPU", 1, 64, 96, hint="throughput"))
+    assert queue.requests == queue.optimal_requests == compiled.get_property(props.optimal_number_of_infer_requests) >= 1
+    with pytest.raises(UserError, match="allowed: latency, throughput"):
+        backend.compile(bundle, SessionSpec("fp32", "CPU", 1, 64, 96, hint="fastest"))
+
+
+def test_bench_throughput_hint_runs_infer_requests_concurrently(tiny_bundle):
+    r = run_cli("bench", "--model", str(tiny_bundle), "--resolution", "96x64", "--backend", "openvino", "-n", "5",
+                "--hint", "throughput", "--requests", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    b = json.loads(r.stdout)
+    assert b["hint"] == "throughput" and b["performance_hint"] == "THROUGHPUT" and b["mode"] == "throughput"
+    assert b["infer_requests"] == 3 and b["optimal_infer_requests"] >= 1 and b["latency_unit"] == "inference"
+    assert b["inferences_per_frame"] >= 1 and b["count"] == 5 * b["inferences_per_frame"] and b["frames"] == 5
+    assert b["throughput_fps"] > 0 and b["inferences_per_s"] > b["throughput_fps"] * 0.99
+    assert 0 < b["min_ms"] <= b["median_ms"] <= b["max_ms"]
+    timed = json.loads(run_cli("bench", "--model", str(tiny_bundle), "--resolution", "96x64", "--backend", "openvino",
+                               "-t", "1", "--hint", "throughput", "--json").stdout)
+    assert timed["infer_requests"] == timed["optimal_infer_requests"] and timed["duration_s"] >= 1
+    text = run_cli("bench", "--model", str(tiny_bundle), "--resolution", "96x64", "--backend", "openvino", "-n", "2",
+                   "--hint", "throughput").stdout
+    assert "PERFORMANCE_HINT THROUGHPUT" in text and "OPTIMAL_NUMBER_OF_INFER_REQUESTS" in text and "inferences/s" in text
+
+
+def test_bench_hint_is_recorded_and_ignored_by_onnxruntime(tiny_bundle):
+    r = run_cli("bench", "--model", str(tiny_bundle), "--resolution", "96x64", "--backend", "onnxruntime", "-n", "2",
+                "--hint", "throughput", "--json")
+    assert r.returncode == 0, r.stderr
+    b = json.loads(r.stdout)
+    assert b["hint"] == "throughput" and b["performance_hint"] is None and b["latency_unit"] == "frame"
+    latency = json.loads(run_cli("bench", "--model", str(tiny_bundle), "--resolution", "96x64", "--backend", "openvino",
+                                 "-n", "2", "--json").stdout)
+    assert latency["hint"] == "latency" and latency["performance_hint"] == "LATENCY"
+    assert "ONNX Runtime has no performance hint" in " ".join(run_cli("bench", "--help").stdout.split())

@@ -1,7 +1,9 @@
 """`edge-agent bench`: latency and throughput on this hardware, reported in
 the terms of OpenVINO's ``benchmark_app``: compile time, first inference,
 then the steady state (count, duration, min/median/mean/p95/max latency,
-throughput), by frame count (``-n``) or by time (``-t``)."""
+throughput), by frame count (``-n``) or by time (``-t``), with OpenVINO's
+performance hint (``--hint``: LATENCY, or THROUGHPUT with several infer
+requests in flight)."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +11,7 @@ import json
 import os
 from dataclasses import replace
 
-from ..measure import P95_MIN_FRAMES, benchmark
+from ..measure import P95_MIN_FRAMES, benchmark, queue_benchmark
 from ..runtime.enhancer import Enhancer
 from .options import add_runtime_options, non_negative_int, open_model, parse_size, positive_int
 
@@ -41,6 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "throughput: --streams streams side by side, the cores shared out (several cameras)")
     p.add_argument("--streams", type=positive_int, default=None,
                    help="streams in throughput mode (default: one per 2 cores, at least 2)")
+    p.add_argument("--hint", choices=("latency", "throughput"), default="latency",
+                   help="OpenVINO's PERFORMANCE_HINT. latency: LATENCY, whole frames as the agent runs them; "
+                        "throughput: THROUGHPUT, one compiled model with several infer requests in flight "
+                        "(AsyncInferQueue; --requests, default OPTIMAL_NUMBER_OF_INFER_REQUESTS), reported as "
+                        "inferences/s and frames/s, latency per inference. ONNX Runtime has no performance hint "
+                        "and ignores it")
+    p.add_argument("--requests", "-nireq", type=positive_int, default=None, metavar="N",
+                   help="infer requests in flight with --hint throughput (default: OpenVINO's optimal number)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-temporal", action="store_true",
                    help="time the model alone, without the video stream's temporal filter")
@@ -63,25 +73,49 @@ def run(args: argparse.Namespace) -> int:
     """Time the stream path and print it (one JSON object with --json)."""
     h, w = args.resolution
     frames = args.frames if args.frames is not None or args.time is not None else 10
-    r = benchmark(enhancers(args), h, w, frames=frames, seconds=args.time, warmup=args.warmup,
-                  temporal=not args.no_temporal)
-    r.update(performance_hint="LATENCY" if r["backend"] == "openvino" else None,
-             p50_ms=r["median_ms"], fps=r["throughput_fps"], frames=r["count"])  # the older names, kept
+    first = enhancers(argparse.Namespace(**{**vars(args), "mode": "latency"}))[0] if args.hint == "throughput" else None
+    if first is not None and hasattr(first.backend, "open_queue"):
+        r = queue_benchmark(first, h, w, frames=frames, seconds=args.time, warmup=args.warmup, requests=args.requests)
+    else:  # the LATENCY hint, or a runtime without hints (ONNX Runtime: --hint is ignored)
+        r = benchmark(enhancers(args), h, w, frames=frames, seconds=args.time, warmup=args.warmup,
+                      temporal=not args.no_temporal)
+        r.update(hint=args.hint, performance_hint="LATENCY" if r["backend"] == "openvino" else None)
+    r.update(p50_ms=r["median_ms"], fps=r["throughput_fps"])  # the older names, kept
+    r.setdefault("frames", r["count"])
+    r.setdefault("latency_unit", "frame")
     if args.json:
         print(json.dumps(r))
-        return 0
-    p95 = f"{r['p95_ms']} ms" if r["p95_ms"] is not None else f"n/a (under {P95_MIN_FRAMES} frames)"
+    else:
+        print_report(r)
+    return 0
+
+
+def print_report(r: dict) -> None:
+    """The report in benchmark_app's words."""
+    per_inference = r.get("latency_unit") == "inference"
+    p95 = (f"{r['p95_ms']} ms" if r["p95_ms"] is not None
+           else f"n/a (under {P95_MIN_FRAMES} {'inferences' if per_inference else 'frames'})")
     print(f"[ model  ] {r['model']} {r['model_version']} | {r['backend']} {r['device']} {r['precision']}, "
           f"{r['steps']} steps | temporal filter {'on' if r['temporal'] else 'off'} | {r['resolution']}")
     print(f"[ device ] {r['cpu']}, {r['cores']} cores")
-    print(f"[ mode   ] {r['mode']}: {r['streams']} stream(s)"
-          + (f", {r['threads_per_stream']} threads each" if r["threads_per_stream"] else ", all cores")
-          + (f", PERFORMANCE_HINT {r['performance_hint']} per compiled model" if r["performance_hint"] else ""))
+    if per_inference:
+        print(f"[ mode   ] throughput: PERFORMANCE_HINT THROUGHPUT, {r['infer_requests']} infer requests in flight "
+              f"(OPTIMAL_NUMBER_OF_INFER_REQUESTS {r['optimal_infer_requests']}); "
+              f"{r['inferences_per_frame']} inferences per frame")
+    else:
+        print(f"[ mode   ] {r['mode']}: {r['streams']} stream(s)"
+              + (f", {r['threads_per_stream']} threads each" if r["threads_per_stream"] else ", all cores")
+              + (f", PERFORMANCE_HINT {r['performance_hint']} per compiled model" if r["performance_hint"]
+                 else f" (--hint {r['hint']} ignored: {r['backend']} has no performance hint)"
+                 if r["hint"] != "latency" else ""))
     print(f"Compile the model:  {r['compile_ms']:.1f} ms")
-    print(f"First inference:    {r['first_inference_ms']:.1f} ms (the first of {max(1, r['warmup'])} untimed frames)")
-    print(f"Count:              {r['count']} frames")
+    print(f"First inference:    {r['first_inference_ms']:.1f} ms"
+          + ("" if per_inference else f" (the first of {max(1, r['warmup'])} untimed frames)"))
+    print(f"Count:              {r['count']} " + (f"iterations ({r['frames']} frames)" if per_inference else "frames"))
     print(f"Duration:           {r['duration_s'] * 1e3:.1f} ms")
-    print(f"Latency:  Median {r['median_ms']} ms  Average {r['mean_ms']} ms  Min {r['min_ms']} ms  "
-          f"Max {r['max_ms']} ms  p95 {p95}")
-    print(f"Throughput:         {r['throughput_fps']:.2f} FPS ({r['ms_per_megapixel']} ms per megapixel, median)")
-    return 0
+    print(f"Latency{' per inference' if per_inference else ''}:  Median {r['median_ms']} ms  Average {r['mean_ms']} ms  "
+          f"Min {r['min_ms']} ms  Max {r['max_ms']} ms  p95 {p95}")
+    if per_inference:
+        print(f"Throughput:         {r['inferences_per_s']:.2f} inferences/s, {r['throughput_fps']:.2f} FPS")
+    else:
+        print(f"Throughput:         {r['throughput_fps']:.2f} FPS ({r['ms_per_megapixel']} ms per megapixel, median)")

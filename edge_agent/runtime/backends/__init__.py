@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 from ...errors import UserError, choice_error
-from .base import Backend, SessionSpec
+from .base import HINTS, Backend, InferQueue, SessionSpec
 
 # name -> module that registers it; `auto` tries them in this order.
 _MODULES = {
@@ -43,4 +43,4 @@ def get_backend(name: str) -> Backend:
     return _REGISTRY[name]
 
 
-__all__ = ["Backend", "SessionSpec", "BACKEND_NAMES", "get_backend", "register"]
+__all__ = ["Backend", "HINTS", "InferQueue", "SessionSpec", "BACKEND_NAMES", "get_backend", "register"]

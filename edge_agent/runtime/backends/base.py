@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from ..bundle import Bundle
 from ..sampler import Denoise
 
@@ -20,6 +22,26 @@ class SessionSpec:
     width: int
     cache_dir: Path | None = None
     threads: int = 0  # 0 = the runtime's default
+    hint: str = "latency"  # HINTS: OpenVINO's PERFORMANCE_HINT (ONNX Runtime has none and ignores it)
+
+
+HINTS = ("latency", "throughput")  # latency: one stream, lowest time per frame; throughput: most frames per second
+
+
+class InferQueue(Protocol):
+    """Several inferences of one compiled network in flight at once (a
+    runtime's async queue), for throughput: ``start`` returns as soon as a
+    request is free, ``wait`` until every one is done."""
+
+    requests: int  # in flight
+    optimal_requests: int  # what the runtime reports as optimal for this device and hint
+    latencies_ms: list[float]  # one per finished inference
+
+    def start(self, inputs: dict[str, np.ndarray]) -> None:
+        """Submit one inference (waits for a free request)."""
+
+    def wait(self) -> None:
+        """Wait until every submitted inference is done."""
 
 
 class Backend(Protocol):

@@ -1,5 +1,7 @@
 """ONNX Runtime: the CPU provider everywhere, plus any execution provider the
-installed build has (CUDA, TensorRT, DirectML, CoreML, OpenVINO EP, ...)."""
+installed build has (CUDA, TensorRT, DirectML, CoreML, OpenVINO EP, ...).
+It has no performance hint: ``SessionSpec.hint`` is ignored (one session,
+its intra-op threads; throughput comes from several sessions side by side)."""
 from __future__ import annotations
 
 import numpy as np
