@@ -26,6 +26,7 @@ import paho.mqtt.client as mqtt
 import yaml
 
 from benchmarks.local_broker import start_broker
+from benchmarks.report import write_json
 from edge_agent.measure import cpu_name, night_frame
 from edge_agent.paths import default_model_path
 
@@ -96,9 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     w, h = (int(v) for v in args.resolution.split("x"))
     result = run(args.model or default_model_path(), w, h, args.seconds, args.fps, args.backend, args.precision)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    write_json(args.out, result)
     return 0
 
 

@@ -20,6 +20,7 @@ import cv2
 import yaml
 
 from benchmarks.local_broker import start_broker
+from benchmarks.report import write_json
 from edge_agent.runtime.bundle import MANIFEST, load_bundle, pack_archive, write_manifest
 from edge_agent.measure import cpu_name, night_frame
 from edge_agent.paths import default_model_path
@@ -82,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/update_time.json"))
     args = ap.parse_args(argv)
     result = run(args.model or default_model_path())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    write_json(args.out, result)
     return 0
 
 
