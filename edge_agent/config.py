@@ -1,8 +1,13 @@
 """The agent's configuration: one validated tree, loaded once.
 
-Every section is a dataclass whose fields carry a description; unknown keys
-are rejected with their path, values are type- and range-checked, and rules
-that span fields live in ``validate`` methods. Secrets (MQTT password, TLS
+Every section is a pydantic model (``extra="forbid"``: a typo is refused,
+never silently defaulted) whose fields carry their help text and their
+constraints (ranges, choices, patterns); rules that span fields are model
+validators (a section's run once its own keys are valid). Every problem of a
+file is reported at once, one line each with its key path (schema.py words
+them). Referenced files (TLS, keys) are
+checked unless the validation context says ``{"files": False}``
+(``edge-agent config validate --no-files``). Secrets (MQTT password, TLS
 key passphrase) are never read from the YAML: a ``*_env`` field names an
 environment variable and a ``*_credential`` field names a systemd credential
 (``LoadCredential=`` puts it under ``$CREDENTIALS_DIRECTORY``).
@@ -10,143 +15,153 @@ environment variable and a ``*_credential`` field names a systemd credential
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError,
+                      ValidationInfo, model_validator)
 
 from .errors import ConfigError
 from .paths import state_dir
-from .schema import build, describe, describe_tree, positive
+from .schema import describe_keys, problems
 
 __all__ = ["AgentConfig", "CameraConfig", "ConfigError", "ModelConfig", "MqttConfig", "OutputsConfig",
            "SegmentsConfig", "TlsConfig", "UpdatesConfig", "describe_config", "load_config", "parse_config"]
 
+Bool = Annotated[bool, Strict()]    # `yes`, 1 or "true" are refused, not guessed
+Int = Annotated[int, Strict()]      # "1883" and 3.5 are refused
+Float = Annotated[float, Strict()]  # a whole number is taken, a string is not
+NODE_ID = r"^[a-zA-Z0-9_-]+$"       # Home Assistant's MQTT discovery node_id
+NODE_ID_TEXT = "letters, digits, '_' and '-' (a node_id of Home Assistant's MQTT discovery)"
 
-@dataclass
-class CameraConfig:
+
+def _file_exists(value: str, info: ValidationInfo) -> str:
+    """A referenced file must exist, unless the context turns file checks off (``--no-files``)."""
+    if (info.context or {}).get("files", True) and not Path(value).is_file():
+        raise ValueError(f"file {value} does not exist")
+    return value
+
+
+def _as_text(value: Any) -> Any:
+    """YAML reads ``protocol: 5`` as a number; the choice is the text ``"5"``."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+File = Annotated[str, AfterValidator(_file_exists)]
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are refused, numbers are not coerced from text."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+
+class CameraConfig(Section):
     """``camera``: the frame source and how hard to hold on to it."""
 
-    source: str = describe("rtsp://, http(s):// URL, a V4L2 index (0) or /dev/videoN, a video file or an image folder")
-    loop: bool = describe("restart a video file or folder at its end", False)
-    fps_limit: float = describe("process at most this many frames per second (0 = as fast as possible)", 0.0)
-    reconnect_initial_s: float = describe("first wait before reconnecting a lost camera", 1.0)
-    reconnect_max_s: float = describe("longest wait between reconnect attempts (exponential backoff)", 30.0)
-    watchdog_s: float = describe("a camera silent for this long is reconnected (a read can hang)", 10.0)
+    source: str = Field(description="rtsp://, http(s):// URL, a V4L2 index (0) or /dev/videoN, a video file or an "
+                                    "image folder")
+    loop: Bool = Field(False, description="restart a video file or folder at its end")
+    fps_limit: Float = Field(0.0, ge=0, description="process at most this many frames per second "
+                                                    "(0 = as fast as possible)")
+    reconnect_initial_s: Float = Field(1.0, gt=0, description="first wait before reconnecting a lost camera")
+    reconnect_max_s: Float = Field(30.0, gt=0, description="longest wait between reconnect attempts (exponential "
+                                                           "backoff); at least reconnect_initial_s")
+    watchdog_s: Float = Field(10.0, gt=0, description="a camera silent for this long is reconnected (a read can hang)")
 
-    def validate(self, path: str) -> None:
-        positive(self.reconnect_initial_s, f"{path}.reconnect_initial_s")
-        positive(self.watchdog_s, f"{path}.watchdog_s")
+    @model_validator(mode="after")
+    def _backoff(self) -> CameraConfig:
         if self.reconnect_max_s < self.reconnect_initial_s:
-            raise ConfigError(f"{path}.reconnect_max_s must be >= reconnect_initial_s")
-        if self.fps_limit < 0:
-            raise ConfigError(f"{path}.fps_limit must be >= 0")
+            raise ValueError(f"reconnect_max_s: must be >= reconnect_initial_s ({self.reconnect_initial_s}), "
+                             f"got {self.reconnect_max_s}")
+        return self
 
 
-@dataclass
-class ModelConfig:
+class ModelConfig(Section):
     """``model``: which bundle and runtime enhance the stream."""
 
-    bundle: str | None = describe("model bundle folder (default: the installed model)", None)
-    backend: Literal["auto", "openvino", "onnxruntime"] = describe("inference runtime", "auto")
-    device: str | None = describe("runtime device (CPU, GPU, NPU, AUTO, ...); default the backend's", None)
-    precision: Literal["int8", "fp32"] = describe("network precision", "int8")
-    steps: int | None = describe("sampler steps (default: the bundle's)", None)
-    seed: int | None = describe("the stream's noise seed (default: the bundle's)", None)
-    temporal: bool = describe("motion-adaptive temporal filter on the stream (settings from the bundle): a static "
-                              "scene stops shimmering, moving objects are not smeared", True)
-    threads: int = describe("inference threads (0 = all cores)", 0)
-    cache_dir: str | None = describe("OpenVINO compiled-model cache (default: $CACHE_DIRECTORY)", None)
+    bundle: str | None = Field(None, description="model bundle folder (default: the installed model)")
+    backend: Literal["auto", "openvino", "onnxruntime"] = Field("auto", description="inference runtime")
+    device: str | None = Field(None, description="runtime device (CPU, GPU, NPU, AUTO, ...); default the backend's")
+    precision: Literal["int8", "fp32"] = Field("int8", description="network precision")
+    steps: Int | None = Field(None, ge=1, description="sampler steps (default: the bundle's)")
+    seed: Int | None = Field(None, description="the stream's noise seed (default: the bundle's)")
+    temporal: Bool = Field(True, description="motion-adaptive temporal filter on the stream (settings from the "
+                                             "bundle): a static scene stops shimmering, moving objects are not smeared")
+    threads: Int = Field(0, ge=0, description="inference threads (0 = all cores)")
+    cache_dir: str | None = Field(None, description="OpenVINO compiled-model cache (default: $CACHE_DIRECTORY)")
 
 
-@dataclass
-class SegmentsConfig:
+class SegmentsConfig(Section):
     """``outputs.segments``: enhanced video kept on the box."""
 
-    enabled: bool = describe("write enhanced video segments to disk", False)
-    directory: str = describe("folder for segments (default under $STATE_DIRECTORY)", "segments")
-    segment_s: float = describe("length of one segment in seconds", 60.0)
-    max_total_mb: float = describe("oldest segments are deleted beyond this total size", 1024.0)
-
-    def validate(self, path: str) -> None:
-        positive(self.segment_s, f"{path}.segment_s")
-        positive(self.max_total_mb, f"{path}.max_total_mb")
+    enabled: Bool = Field(False, description="write enhanced video segments to disk")
+    directory: str = Field("segments", description="folder for segments (default under $STATE_DIRECTORY)")
+    segment_s: Float = Field(60.0, gt=0, description="length of one segment in seconds")
+    max_total_mb: Float = Field(1024.0, gt=0, description="oldest segments are deleted beyond this total size")
 
 
-@dataclass
-class OutputsConfig:
+class OutputsConfig(Section):
     """``outputs``: what the agent produces besides the stream."""
 
-    snapshot_interval_s: float = describe("publish a JPEG snapshot this often (0 = only on request)", 0.0)
-    snapshot_quality: int = describe("JPEG quality of snapshots, 1-100", 85)
-    metadata: bool = describe("publish per-frame metadata (capture time, latency, hashes)", True)
-    segments: SegmentsConfig = describe("rolling store of enhanced video", default_factory=SegmentsConfig)
-
-    def validate(self, path: str) -> None:
-        if not 1 <= self.snapshot_quality <= 100:
-            raise ConfigError(f"{path}.snapshot_quality must be 1-100, got {self.snapshot_quality}")
-        if self.snapshot_interval_s < 0:
-            raise ConfigError(f"{path}.snapshot_interval_s must be >= 0")
+    snapshot_interval_s: Float = Field(0.0, ge=0, description="publish a JPEG snapshot this often "
+                                                              "(0 = only on request)")
+    snapshot_quality: Int = Field(85, ge=1, le=100, description="JPEG quality of snapshots")
+    metadata: Bool = Field(True, description="publish per-frame metadata (capture time, latency, hashes)")
+    segments: SegmentsConfig = Field(default_factory=SegmentsConfig, description="rolling store of enhanced video")
 
 
-@dataclass
-class TlsConfig:
+class TlsConfig(Section):
     """``mqtt.tls``: broker certificates (and the client's, for mutual TLS)."""
 
-    ca_file: str | None = describe("CA certificate that signed the broker's certificate", None)
-    cert_file: str | None = describe("client certificate (mutual TLS)", None)
-    key_file: str | None = describe("client private key (mutual TLS)", None)
-    insecure: bool = describe("skip hostname verification (testing only)", False)
+    ca_file: File | None = Field(None, description="CA certificate that signed the broker's certificate")
+    cert_file: File | None = Field(None, description="client certificate (mutual TLS); goes with key_file")
+    key_file: File | None = Field(None, description="client private key (mutual TLS); goes with cert_file")
+    insecure: Bool = Field(False, description="skip hostname verification (testing only)")
 
-    def validate(self, path: str) -> None:
+    @model_validator(mode="after")
+    def _pair(self) -> TlsConfig:
         if (self.cert_file is None) != (self.key_file is None):
-            raise ConfigError(f"{path}: cert_file and key_file go together")
-        for name in ("ca_file", "cert_file", "key_file"):
-            value = getattr(self, name)
-            if value is not None and not Path(value).is_file():
-                raise ConfigError(f"{path}.{name}: file {value} does not exist")
+            raise ValueError("cert_file and key_file go together: set both (mutual TLS) or neither")
+        return self
 
 
-@dataclass
-class MqttConfig:
+class MqttConfig(Section):
     """``mqtt``: the broker and how the box talks to it."""
 
-    host: str = describe("broker host name or address")
-    port: int = describe("broker port", 1883)
-    prefix: str = describe("topic prefix", "cctv")
-    device_id: str | None = describe("this box's id in topics (default: the host name)", None)
-    username: str | None = describe("user name", None)
-    password_env: str | None = describe("environment variable that holds the password", None)
-    password_credential: str | None = describe("systemd credential name that holds the password", None)
-    tls: TlsConfig | None = describe("TLS settings; omit for plain TCP", None)
-    protocol: Literal["auto", "5", "3.1.1"] = describe("MQTT version; auto tries 5 then 3.1.1", "auto")
-    keepalive_s: int = describe("keepalive interval", 30)
-    health_interval_s: float = describe("publish health this often", 10.0)
-    command_max_age_s: float = describe("commands older than this (or past their expiry) are refused", 60.0)
-    clock_skew_s: float = describe("commands issued further than this in the future are refused", 300.0)
-    command_keys: list[str] = describe("Ed25519 public keys (PEM) of the fleet's commands role; when set, every "
-                                       "command not in open_commands must be signed by one", default_factory=list)
-    groups: list[str] = describe("groups this box belongs to: a signed command may target one of them", default_factory=list)
-    open_commands: list[str] = describe("commands that need no signature (read-only ones)",
-                                        default_factory=lambda: ["health", "snapshot"])
-    home_assistant: bool = describe("publish Home Assistant MQTT discovery", True)
-    discovery_prefix: str = describe("Home Assistant discovery prefix", "homeassistant")
+    host: str = Field(description="broker host name or address")
+    port: Int = Field(1883, ge=1, le=65535, description="broker port")
+    prefix: str = Field("cctv", pattern=NODE_ID, description="topic prefix",
+                        json_schema_extra={"allowed": NODE_ID_TEXT})
+    device_id: str | None = Field(None, pattern=NODE_ID, description="this box's id in topics (default: the host name)",
+                                  json_schema_extra={"allowed": NODE_ID_TEXT})
+    username: str | None = Field(None, description="user name")
+    password_env: str | None = Field(None, description="environment variable that holds the password")
+    password_credential: str | None = Field(None, description="systemd credential name that holds the password")
+    tls: TlsConfig | None = Field(None, description="TLS settings; omit for plain TCP")
+    protocol: Annotated[Literal["auto", "5", "3.1.1"], BeforeValidator(_as_text)] = Field(
+        "auto", description="MQTT version; auto tries 5 then 3.1.1")
+    keepalive_s: Int = Field(30, ge=1, le=65535, description="keepalive interval")
+    health_interval_s: Float = Field(10.0, gt=0, description="publish health this often")
+    command_max_age_s: Float = Field(60.0, gt=0, description="commands older than this (or past their expiry) "
+                                                             "are refused")
+    clock_skew_s: Float = Field(300.0, gt=0, description="commands issued further than this in the future are refused")
+    command_keys: list[File] = Field(default_factory=list, description="Ed25519 public keys (PEM) of the fleet's "
+                                     "commands role; when set, every command not in open_commands must be signed "
+                                     "by one")
+    groups: list[str] = Field(default_factory=list, description="groups this box belongs to: a signed command may "
+                                                                "target one of them")
+    open_commands: list[str] = Field(default_factory=lambda: ["health", "snapshot"],
+                                     description="commands that need no signature (read-only ones)")
+    home_assistant: Bool = Field(True, description="publish Home Assistant MQTT discovery")
+    discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix")
 
-    def validate(self, path: str) -> None:
-        if not 1 <= self.port <= 65535:
-            raise ConfigError(f"{path}.port must be 1-65535, got {self.port}")
-        for name in ("prefix", "device_id"):
-            value = getattr(self, name)
-            if value is not None and (not value or any(c in value for c in "#+/ ")):
-                raise ConfigError(f"{path}.{name} {value!r} must be non-empty without '#', '+', '/' or spaces")
+    @model_validator(mode="after")
+    def _one_password_source(self) -> MqttConfig:
         if self.password_env and self.password_credential:
-            raise ConfigError(f"{path}: set password_env or password_credential, not both")
-        positive(self.health_interval_s, f"{path}.health_interval_s")
-        positive(self.clock_skew_s, f"{path}.clock_skew_s")
-        for key in self.command_keys:
-            if not Path(key).is_file():
-                raise ConfigError(f"{path}.command_keys: file {key} does not exist")
+            raise ValueError("password_credential: set password_env or password_credential, not both")
+        return self
 
     def password(self) -> str | None:
         """The password from the environment or a systemd credential, never from the YAML."""
@@ -164,76 +179,82 @@ class MqttConfig:
         return None
 
 
-@dataclass
-class UpdatesConfig:
+class UpdatesConfig(Section):
     """``updates``: who may sign models for this box, and when to roll back."""
 
-    trusted_keys: list[str] = describe("Ed25519 public keys (PEM files) whose signed bundles this box installs; "
-                                       "empty disables updates", default_factory=list)
-    rollback_frames: int = describe("roll back when a new model fails this many frames in a row", 5)
-    keep_bundles: int = describe("installed bundles kept on disk (current and previous always)", 3)
-    threshold: int = describe("how many distinct trusted keys must sign an update's metadata", 1)
-    url_schemes: list[str] = describe("URL schemes an update may be fetched from (add http only on a trusted LAN)",
-                                      default_factory=lambda: ["https"])
-    download_deadline_s: float = describe("a download (URL or chunks) that takes longer is given up", 600.0)
-    download_min_rate_bps: float = describe("a URL download slower than this (after 10 s) is given up", 10_000.0)
-    max_unpacked_mb: float = describe("an archive that unpacks to more than this is refused (decompression bomb)", 512.0)
-    max_files: int = describe("an archive with more files than this is refused", 64)
-    trial_frames: int = describe("good frames in a row (and a passing health check) that mark a new model good", 50)
-    auto_install: bool = describe("install a verified signed update as soon as it arrives; false: keep it staged and "
-                                  "install it on an install command (Home Assistant's update entity, or "
-                                  "<prefix>/<device>/update/set)", True)
+    trusted_keys: list[File] = Field(default_factory=list, description="Ed25519 public keys (PEM files) whose signed "
+                                     "bundles this box installs; empty disables updates")
+    rollback_frames: Int = Field(5, ge=1, description="roll back when a new model fails this many frames in a row")
+    keep_bundles: Int = Field(3, ge=1, description="installed bundles kept on disk (current and previous always)")
+    threshold: Int = Field(1, ge=1, description="how many distinct trusted keys must sign an update's metadata "
+                                                "(at most the number of trusted keys)")
+    url_schemes: list[Literal["https", "http", "file"]] = Field(
+        default_factory=lambda: ["https"], description="URL schemes an update may be fetched from (add http only on "
+                                                       "a trusted LAN)")
+    download_deadline_s: Float = Field(600.0, gt=0, description="a download (URL or chunks) that takes longer "
+                                                                "is given up")
+    download_min_rate_bps: Float = Field(10_000.0, gt=0, description="a URL download slower than this (after 10 s) "
+                                                                     "is given up")
+    max_unpacked_mb: Float = Field(512.0, gt=0, description="an archive that unpacks to more than this is refused "
+                                                            "(decompression bomb)")
+    max_files: Int = Field(64, gt=0, description="an archive with more files than this is refused")
+    trial_frames: Int = Field(50, gt=0, description="good frames in a row (and a passing health check) that mark a "
+                                                    "new model good")
+    auto_install: Bool = Field(True, description="install a verified signed update as soon as it arrives; false: keep "
+                               "it staged and install it on an install command (Home Assistant's update entity, or "
+                               "<prefix>/<device>/update/set)")
 
-    def validate(self, path: str) -> None:
-        for key in self.trusted_keys:
-            if not Path(key).is_file():
-                raise ConfigError(f"{path}.trusted_keys: file {key} does not exist")
-        if self.rollback_frames < 1:
-            raise ConfigError(f"{path}.rollback_frames must be >= 1")
-        if not 1 <= self.threshold <= max(1, len(self.trusted_keys)):
-            raise ConfigError(f"{path}.threshold must be 1..{max(1, len(self.trusted_keys))} (the number of trusted keys)")
-        for scheme in self.url_schemes:
-            if scheme not in ("https", "http", "file"):
-                raise ConfigError(f"{path}.url_schemes: {scheme!r} is not allowed; allowed: https, http, file")
-        for name in ("download_deadline_s", "download_min_rate_bps", "max_unpacked_mb", "max_files", "trial_frames"):
-            positive(getattr(self, name), f"{path}.{name}")
+    @model_validator(mode="after")
+    def _threshold(self) -> UpdatesConfig:
+        most = max(1, len(self.trusted_keys))
+        if self.threshold > most:
+            raise ValueError(f"threshold: must be at most {most} (the number of trusted keys, or 1), "
+                             f"got {self.threshold}")
+        return self
 
 
-@dataclass
-class AgentConfig:
+class AgentConfig(Section):
     """The whole config file."""
 
-    camera: CameraConfig = describe("the frame source")
-    model: ModelConfig = describe("the enhancement model and runtime", default_factory=ModelConfig)
-    outputs: OutputsConfig = describe("what the agent produces", default_factory=OutputsConfig)
-    mqtt: MqttConfig | None = describe("MQTT broker; omit to run without one", None)
-    updates: UpdatesConfig = describe("signed model updates over MQTT", default_factory=UpdatesConfig)
-    enhance: bool = describe("enhancement on at start (a command can toggle it)", True)
-    state_dir: str | None = describe("writable state (default: $STATE_DIRECTORY or ./state)", None)
+    camera: CameraConfig = Field(description="the frame source")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the enhancement model and runtime")
+    outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="what the agent produces")
+    mqtt: MqttConfig | None = Field(None, description="MQTT broker; omit to run without one")
+    updates: UpdatesConfig = Field(default_factory=UpdatesConfig, description="signed model updates over MQTT")
+    enhance: Bool = Field(True, description="enhancement on at start (a command can toggle it)")
+    state_dir: str | None = Field(None, description="writable state (default: $STATE_DIRECTORY or ./state)")
 
     def resolved_state_dir(self) -> Path:
         """The state directory actually used (see paths.state_dir)."""
         return state_dir(self.state_dir)
 
 
-def load_config(path: Path) -> AgentConfig:
-    """Read and validate a YAML config; every problem is a ConfigError naming its key."""
+def load_config(path: Path, *, files: bool = True) -> AgentConfig:
+    """Read and validate a YAML config; every problem at once, in one ConfigError (see parse_config)."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(Path(path).read_text())
     except OSError as exc:
         raise ConfigError(f"config {path} cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"config {path} is not valid YAML{where}") from None
-    return parse_config(raw or {})
+    return parse_config({} if raw is None else raw, files=files)
 
 
-def parse_config(raw: dict) -> AgentConfig:
-    """Validate an already-parsed config tree (tests, reload)."""
-    return build(AgentConfig, raw, "")
+def parse_config(raw: Any, *, files: bool = True) -> AgentConfig:
+    """Validate an already-parsed config tree (tests, reload). Every problem is reported at once: one
+    ConfigError whose message has one line per problem, each naming its key path and what is allowed.
+    ``files=False`` skips the existence checks of referenced files (TLS, keys)."""
+    try:
+        return AgentConfig.model_validate(raw, context={"files": files})
+    except ValidationError as exc:
+        found = problems(exc, AgentConfig)
+    if len(found) == 1:
+        raise ConfigError(found[0])
+    raise ConfigError(f"{len(found)} problems in the config:\n" + "\n".join(f"  {p}" for p in found))
 
 
-def describe_config(cls: type = AgentConfig, path: str = "") -> list[str]:
+def describe_config() -> list[str]:
     """One line per key with its help text (for `edge-agent config describe`)."""
-    return describe_tree(cls, path)
+    return [f"{key}: {entry['help']}" for key, entry in describe_keys(AgentConfig).items()]

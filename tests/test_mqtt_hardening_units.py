@@ -202,7 +202,7 @@ def test_reload_refuses_a_bad_config_and_restart_asks_for_a_restart(tmp_path):
     agent.exit_code = None
     good.write_text("camera: {source: 5, bogus: 1}\n")
     reply = agent.router.handle("reload", json.dumps({"id": "rl", "issued_at": time.time()}).encode())
-    assert not reply["ok"] and "unknown key camera.bogus" in reply["error"]
+    assert not reply["ok"] and "camera.bogus: unknown key" in reply["error"]
     assert agent.exit_code is None
     assert agent.cmd_restart({}) and agent.exit_code == 75
     with pytest.raises(CommandError):
