@@ -12,6 +12,7 @@ is seen next to its neighbours.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import platform
 from pathlib import Path
@@ -59,7 +60,7 @@ def run(model: Path, data: Path, max_side: int, frames: int | None, conditions: 
         rows.setdefault("temporal filter (shipped)", {})[condition] = scores(filtered(raw, bundle.temporal), clip)
         if condition == "street_sodium":
             for strength in (s for s in SWEEP if s != bundle.temporal.strength):
-                spec = TemporalSpec(strength, bundle.temporal.motion_low, bundle.temporal.motion_high)
+                spec = dataclasses.replace(bundle.temporal, strength=strength)
                 rows.setdefault(f"strength {strength}", {})[condition] = scores(filtered(raw, spec), clip)
     return {"machine": f"{cpu_name()}, {platform.system()}", "model": f"{bundle.name} {bundle.version}",
             "setting": enhancer.describe(), "temporal": bundle.temporal.to_manifest(), "frames": len(clip),

@@ -48,7 +48,8 @@ def runtime_settings(**extra: Any) -> dict[str, Any]:
     seeds and map scale here, video streams their temporal filter (strength and
     thresholds from the sweep in benchmarks/temporal.py on the static-camera clip)."""
     return {"uncertainty": {"samples": 4, "scale": 8.0},
-            "temporal": {"strength": 0.95, "motion_low": 2.0, "motion_high": 4.0}, **extra}
+            "temporal": {"strength": 0.95, "motion_low": 2.0, "motion_high": 4.0, "noise_ref": 2.0, "max_strength": 0.99},
+            **extra}
 
 
 def git_commit() -> str:

@@ -81,6 +81,33 @@ def test_a_non_finite_frame_does_not_poison_the_stream():
     assert all(np.isfinite(a).all() for a in after)
 
 
+ADAPTIVE = TemporalSpec(strength=0.95, motion_low=2.0, motion_high=4.0, noise_ref=2.0, max_strength=0.99)
+
+
+def test_the_weight_of_the_past_rises_with_the_noise_level_up_to_its_cap():
+    assert ADAPTIVE.strength_at(1.0 / 255) == 0.95  # quieter than the reference: the tuned strength
+    assert ADAPTIVE.strength_at(4.0 / 255) == pytest.approx(0.975)  # twice as noisy: half the residual weight
+    assert ADAPTIVE.strength_at(1.0) == 0.99  # capped
+    assert SPEC.strength_at(1.0) == 0.95  # no noise_ref: fixed
+    assert TemporalSpec.from_manifest(ADAPTIVE.to_manifest()) == ADAPTIVE
+    assert TemporalSpec.from_manifest(SPEC.to_manifest()) == SPEC
+
+
+def test_a_noisier_stream_is_smoothed_harder_and_a_moving_object_still_is_not_smeared():
+    rng = np.random.default_rng(5)
+    raw = [noisy(scene(), rng, sigma=0.12) for _ in range(40)]  # a very dark scene's residual noise
+    fixed, adaptive = TemporalFilter(SPEC), TemporalFilter(ADAPTIVE)
+    assert flicker([adaptive(x) for x in raw][10:]) < 0.7 * flicker([fixed(x) for x in raw][10:])
+    f = TemporalFilter(ADAPTIVE)
+    for t in range(20):  # at half that noise (fixed strength: 0.95 bright, trail 0.03)
+        frame = scene()
+        x = 10 + 4 * t
+        frame[40:56, x:x + 16] = 0.95
+        out = f(noisy(frame, rng, sigma=0.06))
+    assert out[42:54, x + 2:x + 14].mean() > 0.9
+    assert abs(out[40:56, x - 16:x - 4].mean() - scene()[40:56, x - 16:x - 4].mean()) < 0.08
+
+
 def test_strength_zero_is_off():
     rng, f = np.random.default_rng(3), TemporalFilter(TemporalSpec(0.0, 2.0, 3.0))
     frames = [noisy(scene(), rng) for _ in range(3)]
@@ -90,7 +117,10 @@ def test_strength_zero_is_off():
 @pytest.mark.parametrize("entry", [{"strength": 1.0, "motion_low": 2, "motion_high": 3},
                                    {"strength": 0.9, "motion_low": 3, "motion_high": 2},
                                    {"strength": 0.9, "motion_low": 2}, "strong",
-                                   {"strength": 0.9, "motion_low": 2, "motion_high": float("inf")}])
+                                   {"strength": 0.9, "motion_low": 2, "motion_high": float("inf")},
+                                   {"strength": 0.9, "motion_low": 2, "motion_high": 4, "noise_ref": 0},
+                                   {"strength": 0.9, "motion_low": 2, "motion_high": 4, "noise_ref": 2,
+                                    "max_strength": 0.8}])
 def test_a_bundle_with_malformed_temporal_settings_is_refused(tiny_bundle, tmp_path, entry):
     bad = shutil.copytree(tiny_bundle, tmp_path / "bad")
     manifest = json.loads((bad / MANIFEST).read_text())
