@@ -77,8 +77,11 @@ def test_event_lines_for_model_camera_and_throughput(caplog):
     assert redact("rtsp://a:b@h:554/x") == "rtsp://a:***@h:554/x" and redact("/dev/video0") == "/dev/video0"
 
 
-@pytest.mark.xfail(strict=False, reason="known open bug (issue 18 note): on this loaded 2-core box the agent "
-                   "sometimes logs no MQTT line at all in this journald setup, although other agent tests connect")
+NATIVE_STDERR_BUG = ("lines logged while the camera thread points fd 2 at /dev/null (media.quiet_native_stderr, "
+                     "around every frame read) are lost; fixed by logging to a duplicate of fd 2 (cli/logs.py)")
+
+
+@pytest.mark.xfail(strict=False, reason=NATIVE_STDERR_BUG)
 def test_agent_journal_lines_broker_loss_and_recovery(tiny_bundle, tmp_path, broker):
     config = agent_config(tmp_path, tiny_bundle, broker.port)
     err = tmp_path / "journal.log"
@@ -110,3 +113,17 @@ def wait_for_line(path: Path, *parts: str, timeout: float = 120.0) -> str:
                 return line
         time.sleep(0.1)
     raise AssertionError(f"no line with {parts} in:\n{path.read_text()[-2000:]}")
+
+
+@pytest.mark.xfail(strict=True, reason=NATIVE_STDERR_BUG)
+def test_a_line_logged_while_native_warnings_are_silenced_is_kept():
+    """The camera thread points fd 2 at /dev/null around every frame read
+    (media.quiet_native_stderr: libjpeg/FFmpeg warnings); a line another
+    thread logs meanwhile (the broker connecting, lost...) must still reach
+    the journal. This is what made the test above flaky (about 1 run in 5 on
+    a 2-core box: ~20 % of all log lines were lost)."""
+    code = ("import logging\nfrom edge_agent.cli.logs import setup_logging\n"
+            "from edge_agent.media import quiet_native_stderr\nsetup_logging('INFO')\n"
+            "with quiet_native_stderr():\n    logging.getLogger('edge_agent.mqtt').info('MQTT broker connected')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0 and "MQTT broker connected" in r.stderr, r.stderr
