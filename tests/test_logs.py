@@ -77,11 +77,6 @@ def test_event_lines_for_model_camera_and_throughput(caplog):
     assert redact("rtsp://a:b@h:554/x") == "rtsp://a:***@h:554/x" and redact("/dev/video0") == "/dev/video0"
 
 
-NATIVE_STDERR_BUG = ("lines logged while the camera thread points fd 2 at /dev/null (media.quiet_native_stderr, "
-                     "around every frame read) are lost; fixed by logging to a duplicate of fd 2 (cli/logs.py)")
-
-
-@pytest.mark.xfail(strict=False, reason=NATIVE_STDERR_BUG)
 def test_agent_journal_lines_broker_loss_and_recovery(tiny_bundle, tmp_path, broker):
     config = agent_config(tmp_path, tiny_bundle, broker.port)
     err = tmp_path / "journal.log"
@@ -115,7 +110,6 @@ def wait_for_line(path: Path, *parts: str, timeout: float = 120.0) -> str:
     raise AssertionError(f"no line with {parts} in:\n{path.read_text()[-2000:]}")
 
 
-@pytest.mark.xfail(strict=True, reason=NATIVE_STDERR_BUG)
 def test_a_line_logged_while_native_warnings_are_silenced_is_kept():
     """The camera thread points fd 2 at /dev/null around every frame read
     (media.quiet_native_stderr: libjpeg/FFmpeg warnings); a line another
