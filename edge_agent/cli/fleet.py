@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                            help="update-role private key that signs the offer (repeat for a threshold)")
             v.add_argument("--downgrade-key", type=Path, default=None,
                            help="fleet private key: sign an explicit downgrade to this (older) version")
+            v.add_argument("--summary", default=None,
+                           help="release notes, signed with the offer (Home Assistant's update entity shows them)")
             v.add_argument("--timeout", type=float, default=300.0)
         else:
             v.add_argument("--json", action="store_true")
@@ -48,11 +50,12 @@ def _broker(args: argparse.Namespace) -> Broker:
 
 def _push(args: argparse.Namespace) -> int:
     result = push(args.bundle, _broker(args), args.prefix, None if args.fleet else args.device, args.url,
-                  args.downgrade_key, args.timeout, keys=args.key)
+                  args.downgrade_key, args.timeout, keys=args.key, summary=args.summary)
     failed = 0
     for device, replies in sorted(result.replies.items()):
         final = result.final(device) or replies[-1]
-        ok = final.get("ok") and final.get("stage") == "installed"
+        # "staged": verified and kept for an install command (the box's updates.auto_install is false)
+        ok = final.get("ok") and final.get("stage") in ("installed", "staged")
         failed += not ok
         print(f"{device}: {final.get('stage', '?')} {final.get('version', '')} {final.get('error', '')}".rstrip())
     if not result.replies:
