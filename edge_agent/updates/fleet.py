@@ -1,9 +1,8 @@
-"""Fleet-manager side of model updates: offer a signed bundle to one box or
-to every box under a prefix, deliver it by URL or as MQTT chunks (sized under
-common broker limits, re-sent when a box asks), and follow the results.
-
-The offer's format is updates/protocol.py, the topics mqtt/topics.py: the
-same modules the boxes read them with.
+"""Fleet-manager side: offer a signed bundle to one box or the fleet, deliver
+it by URL or as MQTT chunks (sized under common broker limits, re-sent when a
+box asks) and follow the results; send a remote command (signed by the
+commands role) and collect the replies. Offers follow updates/protocol.py,
+commands mqtt/commands.py, topics mqtt/topics.py: the modules the boxes read.
 """
 from __future__ import annotations
 
@@ -31,6 +30,7 @@ from .signing import key_id, load_private_key
 
 CONNECT_TIMEOUT_S = 10.0
 SETTLE_S = 0.5  # retained statuses arrive; a box sets up its chunk receiver
+NOT_IN_GROUP = "is not this box"  # a box's refusal of a signed command for a group it is not in (mqtt/commands.py)
 
 
 @dataclass
@@ -232,3 +232,69 @@ def status(broker: Broker, prefix: str, wait_s: float = 2.0) -> dict[str, dict[s
     client.disconnect()
     boxes.pop(FLEET, None)
     return boxes
+
+
+@dataclass
+class CommandResult:
+    """Replies to one command by box (``outside``: boxes not in its group), ``silent`` targets, statuses."""
+
+    id: str
+    replies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outside: dict[str, dict[str, Any]] = field(default_factory=dict)
+    silent: list[str] = field(default_factory=list)
+    statuses: dict[str, str] = field(default_factory=dict)
+
+
+def send_command(broker: Broker, prefix: str, name: str, args: dict[str, Any], device: str | None = None,
+                 group: str | None = None, key: Path | None = None, expires_in: float = 300.0,
+                 timeout: float = 15.0) -> CommandResult:
+    """Send ``name`` to ``device`` or, on the fleet topic, to every (online) box or a ``group``, signed by
+    ``key`` (commands role) for that target; collect replies (each box's ``reply/<name>``, by id) until
+    every target has answered or ``timeout``."""
+    signer = load_private_key(key) if key is not None else None  # an unreadable key fails before the network
+    watch, result, connected = Topics(prefix, ANY), CommandResult(uuid.uuid4().hex), threading.Event()
+    client = _command_client(broker, watch, name, result, group is not None, connected)
+    connect(client, broker)
+    client.loop_start()
+    try:
+        if not connected.wait(CONNECT_TIMEOUT_S):
+            raise UserError(f"broker {broker.host}:{broker.port} did not accept the connection")
+        time.sleep(SETTLE_S)  # retained statuses arrive: they say which boxes a fleet command waits for
+        body = command_payload(result.id, args, expires_at=time.time() + expires_in, name=name,
+                               target=device or group or FLEET, key=signer)
+        client.publish(Topics(prefix, device or FLEET).command(name), json.dumps(body), qos=1).wait_for_publish(10)
+        deadline = time.monotonic() + timeout
+        while True:  # dict() and set() copy at once (under the GIL) what paho's thread adds
+            targets = {device} if device else {b for b, s in dict(result.statuses).items() if s == "online"}
+            result.silent = sorted(targets - set(result.replies) - set(result.outside))
+            if (targets and not result.silent) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return result
+
+
+def _command_client(broker: Broker, watch: Topics, name: str, result: CommandResult, group: bool,
+                    connected: threading.Event) -> mqtt.Client:
+    """``send_command``'s client: it keeps statuses and each box's first reply to the id (not later progress)."""
+    head, tail = watch.reply(name).split(ANY)
+
+    def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            box = msg.topic[len(head):-len(tail)]
+            if msg.topic.startswith(head) and msg.topic.endswith(tail) and box and "/" not in box:
+                body = json.loads(msg.payload)
+                if isinstance(body, dict) and body.get("id") == result.id and "stage" not in body:
+                    outside = group and NOT_IN_GROUP in str(body.get("error", ""))
+                    (result.outside if outside else result.replies).setdefault(box, body)
+            elif (where := device_and_leaf(msg.topic))[1] == "status":
+                result.statuses[where[0]] = msg.payload.decode(errors="replace")
+        except (ValueError, TypeError, AttributeError, RecursionError):  # a box's garbage must not stop the sender
+            pass
+
+    client = broker.client()
+    client.on_message = on_message
+    client.on_connect = lambda c, *_: (c.subscribe([(watch.status, 1), (watch.reply(name), 1)]), connected.set())
+    return client
