@@ -118,6 +118,16 @@ def test_state_changing_commands_need_a_signature_bound_to_this_box(tmp_path, ro
     assert len(calls) == 2
 
 
+def test_a_command_aimed_at_another_box_or_group_is_refused_even_unsigned(tmp_path):
+    r, calls = router(tmp_path, None)
+    r.targets = {"box1", "fleet", "lobby"}
+    now = time.time()
+    assert "not this box" in send(r, "restart", {"id": "g1", "issued_at": now, "target": "yard"})["error"]
+    assert send(r, "restart", {"id": "g2", "issued_at": now, "target": "lobby"})["ok"]
+    assert send(r, "restart", {"id": "g3", "issued_at": now})["ok"]  # no target: addressed by its topic
+    assert len(calls) == 2
+
+
 class Msg(SimpleNamespace):
     pass
 

@@ -57,13 +57,14 @@ def make_router(cfg: AgentConfig, handlers: dict[str, Any], device: str, state_d
     command keys are configured, signatures required for state changes."""
     m = cfg.mqtt
     auth = None
+    targets = {device, FLEET, *m.groups} if m is not None else None
     if m is not None and m.command_keys:
         # `update` carries its own proof: metadata signed by the update role (updates/checks.py)
-        auth = CommandAuth(load_command_keys(m.command_keys), {device, FLEET, *m.groups}, {*m.open_commands, "update"})
+        auth = CommandAuth(load_command_keys(m.command_keys), set(targets), {*m.open_commands, "update"})
     elif m is not None:
         log.warning("no mqtt.command_keys: any client that can publish to this box's topics can change its state")
     return CommandRouter(handlers, max_age_s=m.command_max_age_s if m else 60.0, clock_skew_s=m.clock_skew_s if m else 300.0,
-                         auth=auth, seen_path=state_dir / "commands_seen.json")
+                         auth=auth, targets=targets, seen_path=state_dir / "commands_seen.json")
 
 
 class Agent:

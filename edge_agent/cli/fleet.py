@@ -58,7 +58,7 @@ def _command_options(v: argparse.ArgumentParser) -> None:
     target = v.add_mutually_exclusive_group(required=True)
     target.add_argument("--device", help="one box's device id")
     target.add_argument("--fleet", action="store_true", help="every box under the prefix")
-    target.add_argument("--group", help="the boxes with this group in mqtt.groups (needs --key)")
+    target.add_argument("--group", help="the boxes with this group in mqtt.groups")
     v.add_argument("--key", type=Path, default=None, help="commands-role private key (PEM, `edge-agent bundle keygen`) "
                    "that signs the command: needed for every command not in a box's mqtt.open_commands "
                    "when the box has mqtt.command_keys")
@@ -128,8 +128,6 @@ def _command(args: argparse.Namespace) -> int:
             raise UserError(f"{what} {value!r} is not allowed; allowed: {NODE_ID_TEXT}")
     if args.group is not None and not args.group.strip():
         raise UserError("--group needs a group name, as in a box's mqtt.groups")
-    if args.group and args.key is None:
-        raise UserError("--group needs --key: a box checks a command's group only when the command is signed")
     if not 0 < args.expires_in <= CommandAuth.max_lifetime_s:
         raise UserError(f"--expires-in {args.expires_in:g} is not allowed; allowed: above 0 and at most "
                         f"{CommandAuth.max_lifetime_s:.0f} s (a box refuses a longer-lived signed command)")

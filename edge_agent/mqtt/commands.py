@@ -156,6 +156,7 @@ class CommandRouter:
     max_age_s: float
     clock_skew_s: float = 300.0
     auth: CommandAuth | None = None
+    targets: set[str] | None = None  # this box's id, groups and ``fleet``: a command aimed elsewhere is refused
     seen_path: Path | None = None
     seen: "OrderedDict[str, dict]" = field(default_factory=OrderedDict)
     max_seen: int = 512
@@ -188,6 +189,9 @@ class CommandRouter:
         args = body.get("args", {})
         if not isinstance(args, dict):
             raise CommandError("'args' must be a JSON object")
+        target = body.get("target")  # checked signed or not: a group command must not reach the rest of the fleet
+        if target is not None and self.targets is not None and target not in self.targets:
+            raise CommandError(f"command target {target!r} is not this box; allowed: {sorted(self.targets)}")
         if self.auth is not None:
             self.auth.check(name, body)
         return Command(name, cid, args, body)

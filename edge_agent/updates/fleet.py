@@ -30,7 +30,7 @@ from .signing import key_id, load_private_key
 
 CONNECT_TIMEOUT_S = 10.0
 SETTLE_S = 0.5  # retained statuses arrive; a box sets up its chunk receiver
-NOT_IN_GROUP = "is not this box"  # a box's refusal of a signed command for a group it is not in (mqtt/commands.py)
+NOT_IN_GROUP = "is not this box"  # a box's refusal of a command for a group it is not in (mqtt/commands.py)
 
 
 @dataclass
