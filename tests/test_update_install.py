@@ -24,17 +24,7 @@ from edge_agent.updates.store import ModelStore
 from mqtt_fixtures import Recorder
 from test_agent import BASE, DEVICE, agent_config, start_agent
 from update_kit import PACKAGED_VERSION, booted_version, controller, new_version, run_offer, url_offer
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory):
-    return generate_keypair(tmp_path_factory.mktemp("keys"), "fleet")
-
-
-@pytest.fixture(scope="module")
-def versions(tmp_path_factory, keys):
-    folder = tmp_path_factory.mktemp("versions")
-    return {v: new_version(folder / f"v{v}", keys[0], v) for v in (4, 5)}
+from update_kit import keys, versions  # noqa: F401  (fixtures)
 
 
 # -- the update controller -------------------------------------------------------

@@ -6,21 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.updates.signing import generate_keypair
 from edge_agent.updates.store import ModelStore
 
-from update_kit import booted_version, controller, new_version, run_offer, url_offer
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory):
-    return generate_keypair(tmp_path_factory.mktemp("keys"), "fleet")
-
-
-@pytest.fixture(scope="module")
-def versions(tmp_path_factory, keys):
-    folder = tmp_path_factory.mktemp("versions")
-    return {v: new_version(folder / f"v{v}", keys[0], v) for v in (4, 5)}
+from update_kit import booted_version, controller, run_offer, url_offer
+from update_kit import keys, versions  # noqa: F401  (fixtures)
 
 
 def fail_frames(ctrl, n: int) -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from edge_agent.config import parse_config
 from edge_agent.errors import UserError
 from edge_agent.paths import default_model_path
@@ -21,7 +23,7 @@ from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer
 from edge_agent.updates.controller import UpdateController, UpdateHooks
 from edge_agent.updates.fleet import build_offer
 from edge_agent.updates.protocol import canonical, chunk_transfer, chunk_count, url_transfer
-from edge_agent.updates.signing import key_id, load_private_key, sign_bundle
+from edge_agent.updates.signing import generate_keypair, key_id, load_private_key, sign_bundle
 from edge_agent.updates.store import ModelStore
 
 REAL_PACKAGED = default_model_path()
@@ -143,3 +145,16 @@ def booted_version(state: Path) -> int:
     bundle = ModelStore(state).boot_bundle(PACKAGED)
     load_bundle(bundle.root)  # verifies every file
     return bundle.version_code
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    """One fleet key pair (private, public) for a test module."""
+    return generate_keypair(tmp_path_factory.mktemp("keys"), "fleet")
+
+
+@pytest.fixture(scope="module")
+def versions(tmp_path_factory, keys):
+    """The packaged model re-versioned to 4 and 5, signed by ``keys``."""
+    folder = tmp_path_factory.mktemp("versions")
+    return {v: new_version(folder / f"v{v}", keys[0], v) for v in (4, 5)}
