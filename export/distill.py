@@ -35,7 +35,7 @@ from edge_agent.runtime.sampler import karras_sigmas
 
 from .dataset import NightPairs, ReplayBatches, load_split
 from .network import Denoiser, NetConfig, loss_weight
-from .train import describe_hardware, optimise, run_steps, save_checkpoint, use_bf16
+from .train import describe_hardware, gradient_l1, optimise, run_steps, save_checkpoint, use_bf16
 
 
 @dataclass
@@ -53,6 +53,10 @@ class DistillConfig:
     lr: float = 2e-4
     ema_decay: float = 0.995
     data_weight: float = 0.5
+    # weight of the progressive-distillation term (match the teacher's two Heun substeps); 0 skips the
+    # teacher entirely: the student then learns its own schedule from the data alone (see the v2 config)
+    teacher_weight: float = 1.0
+    edge_weight: float = 0.0  # gradient-L1 on the data term, as in the teacher's recipe
     checkpoint_every: int = 250
     seed: int = 1
     print_fraction: float = 0.0  # see TrainConfig: the same data recipe as the teacher's
@@ -147,14 +151,18 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
             i = rng.integers(len(sched) - 1)
             s0[j], s2[j] = sched[i], sched[i + 1]
         x = x0 + torch.randn_like(x0) * s0.view(-1, 1, 1, 1)
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            x_teacher = heun_two_substeps(teacher, x, s0, s2, night).float()
-        r = (s2 / s0).view(-1, 1, 1, 1)
-        target = (x_teacher - r * x) / (1 - r)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             denoised = student(x, s0, night).float()
         w = loss_weight(s0).view(-1, 1, 1, 1)
-        loss = (w * (denoised - target) ** 2).mean() + cfg.data_weight * (w * (denoised - x0) ** 2).mean()
+        loss = cfg.data_weight * (w * (denoised - x0) ** 2).mean()
+        if cfg.edge_weight:
+            loss = loss + cfg.edge_weight * gradient_l1(denoised, x0)
+        if cfg.teacher_weight:
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                x_teacher = heun_two_substeps(teacher, x, s0, s2, night).float()
+            r = (s2 / s0).view(-1, 1, 1, 1)
+            target = (x_teacher - r * x) / (1 - r)
+            loss = loss + cfg.teacher_weight * (w * (denoised - target) ** 2).mean()
         optimise(loss, student, ema, opt, cfg.ema_decay)
         return loss.item()
 
