@@ -93,7 +93,9 @@ def test_truncated_recording_keeps_the_frames_that_decode(tiny_bundle, tmp_path)
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_leaves_no_partial_file(tiny_bundle, tmp_path, signum, code):
-    src = write_video(tmp_path / "long.avi", 400, w=320, h=240)
+    # long enough that the job cannot finish between the check below and the signal (400 frames once did, on
+    # an idle CI core: the job exited 0 before SIGINT arrived)
+    src = write_video(tmp_path / "long.avi", 1500, w=320, h=240)
     dst = tmp_path / "sig.avi"
     proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "enhance", str(src), "-o", str(dst), "--model",
                              str(tiny_bundle), "--steps", "4", "--quiet"], cwd=ROOT, stdout=subprocess.PIPE,
@@ -102,7 +104,7 @@ def test_a_signal_leaves_no_partial_file(tiny_bundle, tmp_path, signum, code):
     while not hidden(tmp_path) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # the writer's temporary file exists: frames are being written
     assert proc.poll() is None, "the job ended before the signal"
-    time.sleep(0.3)
+    time.sleep(0.1)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
