@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from .camera_model import CONDITIONS, NightParams, degrade, sample_params
+from .camera_model import CONDITIONS, NightParams, degrade, linear_to_srgb, sample_params, srgb_to_linear
 from .print_augment import paste_print
 
 EVAL_SEED = 20261124
@@ -54,6 +54,28 @@ def random_crop(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndar
     return np.ascontiguousarray(crop)
 
 
+_SRGB_LEVELS_LINEAR = srgb_to_linear(np.arange(256) / 255.0)
+
+
+def jitter_white_point(rgb8: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """The same scene under a slightly different illuminant: per-channel gains
+    in linear light, log-normal with ``sigma``, geometric mean 1.
+
+    Why: the training set is 87 photos and frames; without this the network
+    learns their palettes as the colour of the world, and the longer it trains
+    the more it paints held-out scenes in them (the blue cast on vtest.avi of
+    teacher v2 @40,000, export/README.md). Jittering the clean scene's white
+    point -- input and target alike -- leaves only the night frame itself to
+    judge the colour from."""
+    gains = np.exp(rng.normal(0.0, sigma, 3))
+    gains /= np.exp(np.log(gains).mean())
+    luts = [np.round(linear_to_srgb(_SRGB_LEVELS_LINEAR * g) * 255.0).astype(np.uint8) for g in gains]
+    out = np.empty_like(rgb8)
+    for c in range(3):
+        out[..., c] = luts[c][rgb8[..., c]]
+    return out
+
+
 def to_tensor(rgb8: np.ndarray) -> torch.Tensor:
     # in numpy: torch's small elementwise ops here cost more in thread hand-offs than in arithmetic
     return torch.from_numpy(np.ascontiguousarray(rgb8.transpose(2, 0, 1), dtype=np.float32) * (1 / 255.0))
@@ -62,13 +84,15 @@ def to_tensor(rgb8: np.ndarray) -> torch.Tensor:
 class NightPairs(IterableDataset):
     """Endless (night, clean) pairs; yields tensors in [0, 1], CHW."""
 
-    def __init__(self, frames: dict[str, np.ndarray], crop: int, seed: int, print_fraction: float = 0.0) -> None:
+    def __init__(self, frames: dict[str, np.ndarray], crop: int, seed: int, print_fraction: float = 0.0,
+                 white_point_jitter: float = 0.0) -> None:
         self.frames = list(frames.values())
         areas = np.array([f.shape[0] * f.shape[1] for f in self.frames], dtype=np.float64)
         self.weights = np.sqrt(areas) / np.sqrt(areas).sum()  # big photos count more, not overwhelmingly
         self.crop = crop
         self.seed = seed
         self.print_fraction = print_fraction
+        self.white_point_jitter = white_point_jitter
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         info = get_worker_info()
@@ -78,6 +102,8 @@ class NightPairs(IterableDataset):
             clean = random_crop(self.frames[rng.choice(len(self.frames), p=self.weights)], self.crop, rng)
             while rng.random() < self.print_fraction:  # geometric: 0, 1, 2... prints, mean f / (1 - f)
                 clean = paste_print(clean, rng)
+            if self.white_point_jitter:
+                clean = jitter_white_point(clean, self.white_point_jitter, rng)
             night, target = degrade(clean, sample_params(rng), rng)
             yield to_tensor(night), to_tensor(target)
 

@@ -59,6 +59,7 @@ class DistillConfig:
     edge_weight: float = 0.0  # gradient-L1 on the data term, as in the teacher's recipe
     checkpoint_every: int = 250
     seed: int = 1
+    white_point_jitter: float = 0.0  # see TrainConfig
     print_fraction: float = 0.0  # see TrainConfig: the same data recipe as the teacher's
     replay_pool: int = 0
     replay_fresh: int = 2
@@ -120,7 +121,8 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     data = NightPairs(load_split(Path(cfg.data), "train"), cfg.crop, seed=cfg.seed * 7919 + step,
-                      print_fraction=cfg.print_fraction)
+                      print_fraction=cfg.print_fraction,
+                      white_point_jitter=cfg.white_point_jitter)
     if cfg.replay_pool:
         loader = ReplayBatches(iter(data), cfg.replay_pool, cfg.replay_fresh, cfg.batch, seed=cfg.seed + step)
     else:

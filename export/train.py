@@ -60,6 +60,7 @@ class TrainConfig:
     print_fraction: float = 0.0
     replay_pool: int = 0  # >0: draw batches from a pool of this many degraded pairs (dataset.ReplayBatches) ...
     replay_fresh: int = 2  # ... replacing this many per step (the camera model is as slow as a CPU step)  # share of crops with rendered print (text, codes) pasted in before the night
+    white_point_jitter: float = 0.0  # sigma of log per-channel gains of the clean scene (dataset.jitter_white_point)
     init_from: str = ""  # start from this checkpoint's weights when <out>/last.pt does not exist yet;
     # the network may add stages that start as the identity (e.g. net.refine), nothing else may differ
 
@@ -250,7 +251,8 @@ def train(cfg: TrainConfig, max_minutes: float | None = None, quiet: bool = Fals
     if world > 1:
         train_model = torch.nn.parallel.DistributedDataParallel(train_model, device_ids=[device.index] if cuda else None)
     data = NightPairs(load_split(Path(cfg.data), "train"), cfg.crop, seed=cfg.seed * 1_000_003 + step,
-                      print_fraction=cfg.print_fraction)
+                      print_fraction=cfg.print_fraction,
+                      white_point_jitter=cfg.white_point_jitter)
     bf16 = use_bf16(cfg, device)
     if cfg.replay_pool:
         loader = ReplayBatches(iter(data), cfg.replay_pool, cfg.replay_fresh, cfg.batch, seed=cfg.seed + step)

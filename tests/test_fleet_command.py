@@ -8,13 +8,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from conftest import ROOT
 from edge_agent.cli import main
+from edge_agent.mqtt.commands import NOT_TARGETED
+from edge_agent.mqtt.topics import Topics
+from edge_agent.updates.fleet import Broker as FleetBroker
+from edge_agent.updates.fleet import CommandResult, _command_client, send_command
 from edge_agent.updates.signing import generate_keypair
 from mqtt_fixtures import MOSQUITTO, Broker, Recorder
 from test_agent import BASE, DEVICE, agent_config, start_agent
@@ -66,6 +72,32 @@ def test_a_signed_command_changes_the_state(box, capsys):
     code, out, err = fleet(box, capsys, "enhance", "--arg", "enabled=false", "--group", "yard", "--key", str(box["key"]),
                            "--timeout", "3")
     assert code == 1 and out == "" and "no answer from group yard" in err and "not in it" in err
+
+
+def test_a_box_outside_the_group_answers_with_the_not_targeted_code(box):
+    result = send_command(FleetBroker("127.0.0.1", box["port"]), "cctv", "enhance", {"enabled": False}, group="yard",
+                          key=box["key"], timeout=3)
+    assert result.replies == {} and result.outside[DEVICE]["code"] == NOT_TARGETED
+    assert "'yard' is not this box" in result.outside[DEVICE]["error"]  # the human-readable reason stays
+
+
+def test_the_sender_sorts_replies_by_the_code_not_the_message():
+    """A box's refusal counts as "not in the group" only by its code, only
+    for a group command; a refusal worded alike but without the code is an
+    answer (shown as an error), so rewording the message changes nothing."""
+    def sorted_replies(body: dict, group: bool) -> CommandResult:
+        result = CommandResult("c1")
+        client = _command_client(FleetBroker("127.0.0.1", 1), Topics("cctv", "+"), "enhance", result, group,
+                                 threading.Event())
+        message = SimpleNamespace(topic=Topics("cctv", DEVICE).reply("enhance"), payload=json.dumps(body).encode())
+        client.on_message(client, None, message)
+        return result
+
+    coded = {"id": "c1", "ok": False, "error": "reworded: not for me", "code": NOT_TARGETED}
+    assert sorted_replies(coded, group=True).outside == {DEVICE: coded}
+    assert sorted_replies(coded, group=False).replies == {DEVICE: coded}  # one box, addressed by name: its answer
+    worded = {"id": "c1", "ok": False, "error": "command target 'yard' is not this box; allowed: ['fleet']"}
+    assert sorted_replies(worded, group=True).replies == {DEVICE: worded}
 
 
 def test_unsigned_and_wrongly_signed_commands_are_refused_with_the_box_reason(box, capsys):

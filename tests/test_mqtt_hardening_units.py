@@ -16,7 +16,7 @@ import pytest
 
 from edge_agent.config import parse_config
 from edge_agent.errors import CommandError
-from edge_agent.mqtt.commands import CommandAuth, CommandRouter, command_payload, load_command_keys
+from edge_agent.mqtt.commands import NOT_TARGETED, CommandAuth, CommandRouter, command_payload, load_command_keys
 from edge_agent.mqtt.link import MqttLink
 from edge_agent.agent.systemd import ServiceNotifier
 from edge_agent.updates.signing import generate_keypair, load_private_key
@@ -108,8 +108,10 @@ def test_state_changing_commands_need_a_signature_bound_to_this_box(tmp_path, ro
     assert "needs 'auth'" in send(r, "restart", {"id": "u", "issued_at": now})["error"]
     assert send(r, "health", {"id": "h", "issued_at": now})["ok"]  # read-only stays open
     assert send(r, "restart", signed("s1"))["ok"] and send(r, "restart", signed("s2", target="lobby"))["ok"]
-    assert "not this box" in send(r, "restart", signed("s3", target="box2"))["error"]
-    assert "does not verify" in send(r, "restart", signed("s4", signer=load_private_key(roles["updates"][0])))["error"]
+    elsewhere = send(r, "restart", signed("s3", target="box2"))
+    assert elsewhere["code"] == NOT_TARGETED and "not this box" in elsewhere["error"]  # machine-readable, and said
+    forged = send(r, "restart", signed("s4", signer=load_private_key(roles["updates"][0])))
+    assert "does not verify" in forged["error"] and "code" not in forged  # a real refusal is not "not targeted"
     tampered = signed("s5")
     tampered["args"] = {"evil": True}
     assert "does not verify" in send(r, "restart", tampered)["error"]
@@ -122,7 +124,9 @@ def test_a_command_aimed_at_another_box_or_group_is_refused_even_unsigned(tmp_pa
     r, calls = router(tmp_path, None)
     r.targets = {"box1", "fleet", "lobby"}
     now = time.time()
-    assert "not this box" in send(r, "restart", {"id": "g1", "issued_at": now, "target": "yard"})["error"]
+    elsewhere = send(r, "restart", {"id": "g1", "issued_at": now, "target": "yard"})
+    assert elsewhere["code"] == NOT_TARGETED and "'yard' is not this box" in elsewhere["error"]
+    assert "code" not in send(r, "restart", {"id": "g4", "issued_at": now, "args": []})  # other refusals carry none
     assert send(r, "restart", {"id": "g2", "issued_at": now, "target": "lobby"})["ok"]
     assert send(r, "restart", {"id": "g3", "issued_at": now})["ok"]  # no target: addressed by its topic
     assert len(calls) == 2

@@ -98,9 +98,25 @@ def test_v2_recipe_trains_with_replay_print_and_bf16_then_distils(dataset, tmp_p
     assert state["step"] == 3 and state["net"]["global_branch"] == 8
     assert all(torch.isfinite(v).all() for v in state["ema"].values() if v.is_floating_point())
     dcfg = DistillConfig(data=str(dataset), teacher=str(tmp_path / "t" / "last.pt"), out=str(tmp_path / "s"),
-                         steps=(2,), iterations=2, batch=2, crop=64, replay_pool=4, print_fraction=0.5, bf16="on")
+                         steps=(2,), iterations=2, batch=2, crop=64, replay_pool=4, print_fraction=0.5, bf16="on",
+                         white_point_jitter=0.15)
     student = torch.load(distill(dcfg), weights_only=False)
     assert student["step"] == 2 and set(student["schedules"]) == {2}
+
+
+def test_white_point_jitter_tints_the_scene_and_keeps_its_brightness():
+    from export.camera_model import srgb_to_linear
+    from export.dataset import jitter_white_point
+
+    grey = np.full((8, 8, 3), 128, np.uint8)
+    tints = [jitter_white_point(grey, 0.15, np.random.default_rng(seed)) for seed in range(50)]
+    lin = np.array([srgb_to_linear(t[0, 0] / 255.0) for t in tints])
+    assert all((t == t[0, 0]).all() for t in tints)  # one illuminant per crop, not per pixel
+    assert np.allclose(np.exp(np.log(lin).mean(axis=1)), srgb_to_linear(128 / 255), rtol=0.02)  # gains' geometric mean 1
+    assert 0.08 < np.log(lin / lin.mean(axis=1, keepdims=True)).std() < 0.2  # log-gain spread near sigma
+    assert (jitter_white_point(grey, 0.15, np.random.default_rng(1)) == tints[1]).all()  # seeded
+    black_white = np.array([[[0, 0, 0], [255, 255, 255]]], np.uint8)
+    assert jitter_white_point(black_white, 0.15, np.random.default_rng(2))[0, 0].tolist() == [0, 0, 0]
 
 
 def test_replay_batches_refresh_the_pool_and_keep_pairs_aligned():

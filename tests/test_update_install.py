@@ -13,11 +13,12 @@ import time
 import pytest
 import yaml
 
-from edge_agent.errors import CommandError
+from edge_agent.errors import BundleError, CommandError
 from edge_agent.mqtt.commands import CommandAuth, CommandRouter, command_payload
 from edge_agent.mqtt.topics import Topics, command_name
 from edge_agent.updates.fleet import Broker as FleetBroker
 from edge_agent.updates.fleet import push
+from edge_agent.updates.install import failure_reason, report_outcome
 from edge_agent.updates.signing import generate_keypair
 from edge_agent.updates.store import ModelStore
 
@@ -84,6 +85,24 @@ def test_a_staged_bundle_that_fails_verification_at_install_is_refused_and_dropp
     ctrl.poll()
     assert hooks.results[-1]["stage"] == "refused" and "sha256" in hooks.results[-1]["error"]
     assert hooks.enhancer.bundle.version_code == PACKAGED_VERSION and ctrl.staged is None
+
+
+def test_both_jobs_word_a_failure_in_one_place():
+    """An offer's job and a staged install report failures through the same
+    mapping: a refusal as raised, another user error as a refusal, anything
+    else as a named failure; none escapes the job's thread."""
+    assert failure_reason(CommandError("update download cancelled")) == "update download cancelled"
+    assert failure_reason(BundleError("model.onnx: sha256 mismatch")) == "update refused: model.onnx: sha256 mismatch"
+    assert failure_reason(OSError("disk full")) == "update failed: OSError: disk full"
+    outcomes = []
+
+    def broken() -> tuple:
+        raise ZeroDivisionError("division by zero")
+
+    report_outcome(broken, lambda *outcome: outcomes.append(outcome))
+    report_outcome(lambda: ("bundle", "enhancer"), lambda *outcome: outcomes.append(outcome))
+    assert outcomes == [(None, None, "update failed: ZeroDivisionError: division by zero"),
+                        ("bundle", "enhancer", None)]
 
 
 # -- the install trigger and the command signing policy ---------------------------
