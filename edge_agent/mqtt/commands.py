@@ -21,7 +21,8 @@ the name, id, times, target and args, bound to this box or one of its
 groups, with an expiry; read-only ones (``CommandAuth.open``) may stay open.
 Home Assistant's raw ``ON``/``OFF`` on ``cmd/enhance`` and its update entity's
 ``install`` are accepted only when the command is open (``RAW_PAYLOADS``). Every command gets a reply, errors included: ``handle``
-never raises.
+never raises. A command aimed at another box or group is refused with
+``"code": NOT_TARGETED`` in its reply beside the message, for fleet managers.
 """
 from __future__ import annotations
 
@@ -55,6 +56,18 @@ RAW_PAYLOADS: dict[str, dict[bytes, dict[str, Any]]] = {
 }
 MAX_ID_CHARS = 128
 MAX_ABS_TIME = 1e11  # year 5138: any finite timestamp a clock can hold, nothing that overflows
+# a reply's "code" when the command's target is neither this box nor one of its groups: a fleet manager
+# tells "not in that group" from a refusal by this, not by the message, which may be reworded
+NOT_TARGETED = "not_targeted"
+
+
+class NotTargeted(CommandError):
+    """A command aimed at another box or group; its reply carries ``code``."""
+
+    code = NOT_TARGETED
+
+    def __init__(self, target: Any, targets: set[str]) -> None:
+        super().__init__(f"command target {target!r} is not this box; allowed: {sorted(targets)}")
 
 
 def _time(body: dict[str, Any], key: str, required: bool) -> float | None:
@@ -113,7 +126,7 @@ class CommandAuth:
         if not isinstance(auth, dict) or not isinstance(auth.get("signature"), str):
             raise CommandError(f"command '{name}' changes state and needs 'auth' signed by a fleet command key")
         if body.get("target") not in self.targets:
-            raise CommandError(f"command target {body.get('target')!r} is not this box; allowed: {sorted(self.targets)}")
+            raise NotTargeted(body.get("target"), self.targets)
         expires, issued = body.get("expires_at"), body["issued_at"]
         if expires is None or expires - issued > self.max_lifetime_s:
             raise CommandError(f"a signed command needs expires_at within {self.max_lifetime_s:.0f} s of issued_at")
@@ -191,7 +204,7 @@ class CommandRouter:
             raise CommandError("'args' must be a JSON object")
         target = body.get("target")  # checked signed or not: a group command must not reach the rest of the fleet
         if target is not None and self.targets is not None and target not in self.targets:
-            raise CommandError(f"command target {target!r} is not this box; allowed: {sorted(self.targets)}")
+            raise NotTargeted(target, self.targets)
         if self.auth is not None:
             self.auth.check(name, body)
         return Command(name, cid, args, body)
@@ -212,7 +225,7 @@ class CommandRouter:
             reply = {"id": command.id, "command": name, "ok": True, "result": self.handlers[name](command.args)}
         except UserError as exc:
             reply = {"id": command.id if command else command_id(payload), "command": name, "ok": False,
-                     "error": str(exc)}
+                     "error": str(exc), **({"code": exc.code} if isinstance(exc, NotTargeted) else {})}
         except Exception as exc:  # a handler's bug must not stop the agent
             log.exception("command %s failed", name)
             reply = {"id": command.id if command else command_id(payload), "command": name, "ok": False,

@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 
 from ..errors import UserError
 from ..fsutil import sha256_bytes, sha256_file
-from ..mqtt.commands import command_payload
+from ..mqtt.commands import NOT_TARGETED, command_payload
 from ..mqtt.topics import ANY, FLEET, Topics, device_and_leaf, update_reply_device
 from ..runtime.bundle import MANIFEST, SIGNATURE, load_bundle, pack_archive
 from .protocol import (FINAL_STAGES, METADATA_TYPE, canonical, chunk, chunk_count, chunk_transfer, missing_of,
@@ -30,7 +30,6 @@ from .signing import key_id, load_private_key
 
 CONNECT_TIMEOUT_S = 10.0
 SETTLE_S = 0.5  # retained statuses arrive; a box sets up its chunk receiver
-NOT_IN_GROUP = "is not this box"  # a box's refusal of a command for a group it is not in (mqtt/commands.py)
 
 
 @dataclass
@@ -236,7 +235,7 @@ def status(broker: Broker, prefix: str, wait_s: float = 2.0) -> dict[str, dict[s
 
 @dataclass
 class CommandResult:
-    """Replies to one command by box (``outside``: boxes not in its group), ``silent`` targets, statuses."""
+    """Replies to one command by box (``outside``: not in its group, NOT_TARGETED), ``silent`` targets, statuses."""
 
     id: str
     replies: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -287,7 +286,7 @@ def _command_client(broker: Broker, watch: Topics, name: str, result: CommandRes
             if msg.topic.startswith(head) and msg.topic.endswith(tail) and box and "/" not in box:
                 body = json.loads(msg.payload)
                 if isinstance(body, dict) and body.get("id") == result.id and "stage" not in body:
-                    outside = group and NOT_IN_GROUP in str(body.get("error", ""))
+                    outside = group and body.get("code") == NOT_TARGETED  # a box not in the group, not a refusal
                     (result.outside if outside else result.replies).setdefault(box, body)
             elif (where := device_and_leaf(msg.topic))[1] == "status":
                 result.statuses[where[0]] = msg.payload.decode(errors="replace")

@@ -108,6 +108,29 @@ def smoke_test(bundle: Bundle, settings: EnhanceSettings) -> Enhancer:
     return enhancer
 
 
+def failure_reason(exc: Exception) -> str:
+    """The one wording of a failed update job's error (the controller reports it
+    as the ``refused`` outcome), for jobs that start from an offer and from a
+    staged update alike, so the same failure reads the same either way."""
+    if isinstance(exc, CommandError):
+        return str(exc)  # worded for the reply where it was raised ("update refused: ...", "update download ...")
+    if isinstance(exc, UserError):
+        return f"update refused: {exc}"  # e.g. a BundleError from load_bundle: its message names the file only
+    return f"update failed: {exc.__class__.__name__}: {exc}"  # a bug or the OS: named, never a crash of the agent
+
+
+def report_outcome(work: Callable[[], tuple[Path, Enhancer]], done: Done) -> None:
+    """Run a job's ``work`` and hand its outcome to ``done``: the installed
+    bundle and its enhancer, or the reason it failed. Never raises: the job
+    runs on its own thread, where an exception would vanish unreported."""
+    try:
+        bundle_dir, enhancer = work()
+    except Exception as exc:  # every failure, whatever its class, becomes an outcome
+        done(None, None, failure_reason(exc))
+        return
+    done(bundle_dir, enhancer, None)
+
+
 class UpdateJob(threading.Thread):
     """Fetch, install and smoke-test one offer off the frame loop; the result
     (an Enhancer ready to swap in, or an error) goes to ``done``. Whatever
@@ -123,35 +146,35 @@ class UpdateJob(threading.Thread):
                                        offer.archive_size) if offer.transfer_id else None)
 
     def run(self) -> None:
-        """The job: download, install, smoke-test; the outcome always goes to ``done``."""
+        """The job; the outcome always goes to ``done``, and staging is cleaned whatever it is."""
         archive = self.store.staging / f"{self.offer.archive_sha256[:16]}.tar"
-        downloading, installing, smoke_testing = STAGES
         try:
-            self.progress(downloading, {})
-            if self.offer.url:
-                part = archive.with_suffix(".part")
-                fetch_url(self.offer.url, part, self.offer.archive_size, self.limits.schemes,
-                          self.limits.deadline_s, self.limits.min_rate_bps, self.stop)
-                part.replace(archive)
-            else:
-                self._receive_chunks(archive)
-            crash_point("job-downloaded")
-            self.progress(installing, {})
-            bundle_dir = install_archive(self.offer, archive, self.store, self.limits)
-            self.progress(smoke_testing, {})
-            crash_point("job-before-smoke-test")
-            enhancer = smoke_test(load_bundle(bundle_dir), self.settings)
-            crash_point("job-smoke-tested")
-            self.done(bundle_dir, enhancer, None)
-        except UserError as exc:
-            self.done(None, None, str(exc))
-        except Exception as exc:  # anything else is reported, never crashes the agent
-            self.done(None, None, f"update failed: {exc.__class__.__name__}: {exc}")
+            report_outcome(lambda: self._install(archive), self.done)
         finally:
             archive.unlink(missing_ok=True)
             archive.with_suffix(".part").unlink(missing_ok=True)
             if self.receiver:
                 shutil.rmtree(self.receiver.folder, ignore_errors=True)
+
+    def _install(self, archive: Path) -> tuple[Path, Enhancer]:
+        """Download to ``archive``, install, smoke-test: the bundle and its enhancer."""
+        downloading, installing, smoke_testing = STAGES
+        self.progress(downloading, {})
+        if self.offer.url:
+            part = archive.with_suffix(".part")
+            fetch_url(self.offer.url, part, self.offer.archive_size, self.limits.schemes,
+                      self.limits.deadline_s, self.limits.min_rate_bps, self.stop)
+            part.replace(archive)
+        else:
+            self._receive_chunks(archive)
+        crash_point("job-downloaded")
+        self.progress(installing, {})
+        bundle_dir = install_archive(self.offer, archive, self.store, self.limits)
+        self.progress(smoke_testing, {})
+        crash_point("job-before-smoke-test")
+        enhancer = smoke_test(load_bundle(bundle_dir), self.settings)
+        crash_point("job-smoke-tested")
+        return bundle_dir, enhancer
 
     def _receive_chunks(self, archive: Path) -> None:
         """Wait for every chunk, asking again for the missing ones now and
@@ -187,16 +210,13 @@ class StagedInstall(threading.Thread):
         self.bundle_dir, self.settings, self.progress, self.done = bundle_dir, settings, progress, done
 
     def run(self) -> None:
-        """Verify, smoke-test; the outcome always goes to ``done``."""
+        """The job; the outcome always goes to ``done``."""
+        report_outcome(self._install, self.done)
+
+    def _install(self) -> tuple[Path, Enhancer]:
+        """Verify, smoke-test: the bundle and its enhancer."""
         _, installing, smoke_testing = STAGES
-        try:
-            self.progress(installing, {})
-            bundle = load_bundle(self.bundle_dir)  # every file's size and sha256 again: the disk may have changed
-            self.progress(smoke_testing, {})
-            self.done(self.bundle_dir, smoke_test(bundle, self.settings), None)
-        except CommandError as exc:
-            self.done(None, None, str(exc))
-        except UserError as exc:
-            self.done(None, None, f"update refused: {exc}")
-        except Exception as exc:  # anything else is reported, never crashes the agent
-            self.done(None, None, f"update failed: {exc.__class__.__name__}: {exc}")
+        self.progress(installing, {})
+        bundle = load_bundle(self.bundle_dir)  # every file's size and sha256 again: the disk may have changed
+        self.progress(smoke_testing, {})
+        return self.bundle_dir, smoke_test(bundle, self.settings)
