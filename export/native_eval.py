@@ -43,6 +43,7 @@ import numpy as np
 
 from edge_agent.runtime.bundle import load_bundle
 from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer, StreamEnhancer
+from edge_agent.runtime.monochrome import keep_monochrome
 from edge_agent.runtime.sampler import SAMPLERS, karras_sigmas, seeded_noise
 
 from .camera_model import CONDITIONS, degrade
@@ -330,8 +331,8 @@ def checkpoint_candidates(spec: str, plan: Plan) -> list[Candidate]:
             padded = np.pad(night, ((0, ph - h), (0, pw - w), (0, 0)), mode="reflect")
             cond = np.ascontiguousarray((padded.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])
             res = SAMPLERS["euler"](denoise, cond, sigmas, seeded_noise(seed, cond.shape))
-            res = (res[0, :, :h, :w].transpose(1, 2, 0) + 1) * 127.5
-            return np.round(np.clip(res, 0, 255)).astype(np.uint8)
+            res = keep_monochrome(night, np.clip((res[0, :, :h, :w].transpose(1, 2, 0) + 1) * 0.5, 0, 1))
+            return np.round(res * 255).astype(np.uint8)  # as the runtime's Enhancer
 
         out.append(Candidate(f"{label} euler-{n} (torch)", "model", enhance, extra_seeds(0, plan.seeds)))
     return out

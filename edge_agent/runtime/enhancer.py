@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import UserError, choice_error
 from .backends import SessionSpec, get_backend
 from .bundle import Bundle
+from .monochrome import keep_monochrome
 from .sampler import SAMPLERS, Denoise, seeded_noise
 from .temporal import TemporalFilter
 from .tiling import TileGrid, padded_size, tiled_denoiser
@@ -105,7 +106,7 @@ class Enhancer:
         return to_uint8(self.enhance_float(rgb, self.seed if seed is None else seed))
 
     def enhance_float(self, rgb: np.ndarray, seed: int) -> np.ndarray:
-        """The sampler's raw output, HxWx3 float32 in [0, 1] (before rounding)."""
+        """The sampler's output, HxWx3 float32 in [0, 1] (before rounding); grey when ``rgb`` is."""
         check_frame(rgb)
         height, width = rgb.shape[:2]
         grid = self.grid(height, width)
@@ -116,7 +117,7 @@ class Enhancer:
         denoise = tiled_denoiser(self.session(grid.tile_h, grid.tile_w), grid, self.settings.batch)
         out = self.sample(denoise, np.ascontiguousarray(cond), self.sigmas, noise)
         out = (out[0, :, :height, :width].transpose(1, 2, 0) + 1.0) * 0.5
-        return np.clip(out, 0.0, 1.0)
+        return keep_monochrome(rgb, np.clip(out, 0.0, 1.0))
 
 
 class StreamEnhancer:
