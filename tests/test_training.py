@@ -99,7 +99,7 @@ def test_v2_recipe_trains_with_replay_print_and_bf16_then_distils(dataset, tmp_p
     assert all(torch.isfinite(v).all() for v in state["ema"].values() if v.is_floating_point())
     dcfg = DistillConfig(data=str(dataset), teacher=str(tmp_path / "t" / "last.pt"), out=str(tmp_path / "s"),
                          steps=(2,), iterations=2, batch=2, crop=64, replay_pool=4, print_fraction=0.5, bf16="on",
-                         white_point_jitter=0.15)
+                         white_point_jitter=0.15, colour_anchor=str(tmp_path / "t" / "last.pt"), colour_anchor_weight=1.0)
     student = torch.load(distill(dcfg), weights_only=False)
     assert student["step"] == 2 and set(student["schedules"]) == {2}
 
