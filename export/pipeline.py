@@ -57,6 +57,19 @@ def quick_metrics(student: Path, data: Path, schedules: dict[int, list[float]], 
     return metrics
 
 
+def student_method(scfg: DistillConfig, step: int) -> str:
+    """How the bundled network was made, in one line for the manifest."""
+    if not step:
+        return ("EDM teacher sampled on the student's Euler schedules, not distilled yet "
+                "(the student architecture trained as the teacher), conv-only INT8")
+    how = ("progressive distillation to the teacher's Heun substeps" if scfg.teacher_weight
+           else "trained on its own Euler schedules from the data (EDM L2 + gradient L1), from the teacher's weights")
+    anchor = (f", low frequencies (pooled {scfg.colour_anchor_pool}x) anchored to {scfg.colour_anchor}"
+              if scfg.colour_anchor_weight else "")
+    steps = "/".join(map(str, scfg.steps))
+    return f"EDM teacher -> {steps}-step Euler student {how}{anchor}, {step} iterations, conv-only INT8"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Train, distil, export, quantise and bundle the night-CCTV student.")
     ap.add_argument("--teacher-config", type=Path, default=Path("export/configs/teacher_v2_cpu.yaml"))
@@ -89,9 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         default_steps=args.default_steps, tile=(384, 672), tile_overlap=32,
         provenance={"data": f"export.sources: {len(load_split(data, 'train'))} clean training frames "
                             "(opencv-doc, wallpaper photos, scikit-image/learn); vtest.avi held out",
-                    "method": ("EDM teacher, progressive distillation to 2-4 Euler steps, conv-only INT8" if ckpt["step"]
-                               else "EDM teacher sampled on the student's Euler schedules, not distilled yet "
-                                    "(the student architecture trained as the teacher), conv-only INT8"),
+                    "method": student_method(scfg, ckpt["step"]),
                     # the student records the teacher it started from (a later teacher may sit in its folder)
                     "teacher": {"step": ckpt.get("teacher_step", teacher_ckpt["step"]),
                                 "history": ckpt.get("teacher_history", teacher_ckpt["history"]),

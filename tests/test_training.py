@@ -186,3 +186,13 @@ def test_config_rejects_unknown_keys(tmp_path):
     path.write_text(yaml.safe_dump({"iterations": 3, "learning_rate": 0.1}))
     with pytest.raises(SystemExit, match="unknown keys"):
         TrainConfig.load(path)
+
+
+def test_the_manifest_says_how_the_student_was_made():
+    from export.pipeline import student_method
+
+    assert "not distilled" in student_method(DistillConfig(), 0)
+    assert "progressive distillation" in student_method(DistillConfig(teacher_weight=1.0), 10)
+    own = student_method(DistillConfig(teacher_weight=0.0, steps=(1, 2), colour_anchor="a.pt",
+                                       colour_anchor_weight=4.0), 6000)
+    assert "1/2-step" in own and "own Euler schedules" in own and "anchored to a.pt" in own and "6000" in own
