@@ -51,6 +51,8 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from edge_agent.runtime.monochrome import to_luma
+
 # Lamp colour as relative linear RGB gains (max 1), before white balance.
 LAMPS: dict[str, tuple[float, float, float]] = {
     "neutral": (1.0, 1.0, 1.0),
@@ -209,12 +211,6 @@ def camera_processing(srgb: np.ndarray, p: NightParams) -> np.ndarray:
     return np.clip(cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB), 0.0, 1.0).astype(np.float64)
 
 
-def to_grey(rgb: np.ndarray) -> np.ndarray:
-    """Luma replicated to three channels (used for IR frames and their targets)."""
-    y = rgb @ np.array([0.299, 0.587, 0.114], dtype=rgb.dtype)
-    return np.repeat(y[..., None], 3, axis=-1)
-
-
 def degrade(clean_rgb8: np.ndarray, p: NightParams, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Render ``clean_rgb8`` (HxWx3 uint8, RGB) as the night camera would.
 
@@ -225,8 +221,8 @@ def degrade(clean_rgb8: np.ndarray, p: NightParams, rng: np.random.Generator) ->
     target = clean_rgb8
     lin = srgb_to_linear(clean_rgb8.astype(np.float64) / 255.0)
     if p.ir_mono:
-        lin = to_grey(lin)
-        target = np.round(to_grey(clean_rgb8.astype(np.float64))).astype(np.uint8)
+        lin = to_luma(lin)  # the runtime's luma: a grey camera frame's output is made grey the same way
+        target = np.round(to_luma(clean_rgb8.astype(np.float64))).astype(np.uint8)
     else:
         lin = lin * lamp_gains(p)
     if p.motion_blur > 1:

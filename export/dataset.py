@@ -64,9 +64,12 @@ def jitter_white_point(rgb8: np.ndarray, sigma: float, rng: np.random.Generator)
     Why: the training set is 87 photos and frames; without this the network
     learns their palettes as the colour of the world, and the longer it trains
     the more it paints held-out scenes in them (the blue cast on vtest.avi of
-    teacher v2 @40,000, export/README.md). Jittering the clean scene's white
-    point -- input and target alike -- leaves only the night frame itself to
-    judge the colour from."""
+    teacher v2 @40,000, export/README.md). The idea was that jittering the
+    clean scene's white point -- input and target alike -- leaves only the
+    night frame itself to judge the colour from. Measured worse (student v3,
+    export/README.md): it widens the prior towards grey-world. What fixed the
+    drift is distillation's low-frequency colour anchor; this stays an option
+    (default off) to reproduce that result."""
     gains = np.exp(rng.normal(0.0, sigma, 3))
     gains /= np.exp(np.log(gains).mean())
     luts = [np.round(linear_to_srgb(_SRGB_LEVELS_LINEAR * g) * 255.0).astype(np.uint8) for g in gains]

@@ -7,13 +7,13 @@ the network tinted IR frames of vtest.avi blue by +40 levels (its prior for
 a frame whose blue is missing is a sodium lamp). The runtime therefore
 checks the camera's frame and, when it is monochrome, returns the luma of
 the network's output on all three channels, with the weights the training
-targets of IR frames use (export/camera_model.to_grey).
+targets of IR frames are made with (export/camera_model.degrade calls to_luma).
 """
 from __future__ import annotations
 
 import numpy as np
 
-LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as the IR training targets
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601; cast to the frame's float type where used
 # A monochrome frame's channels differ only by the codec's rounding (JPEG/H.264 decode: 0-1 level, a
 # few levels at the edges of blocks); a colour frame, even a very dark one, differs by chroma noise
 # and the lamp's cast. Thresholds on every 4th pixel of each 4th row (cheap on a 1080p frame):
