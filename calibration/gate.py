@@ -43,7 +43,7 @@ def write_reference(root: Path, frame: np.ndarray) -> dict[str, Any]:
                                   .enhance_float(frame, enhancer.seed) - target).mean())
                      for b in INT8_RUNTIMES)
     return {"input": "reference/input.png", "expected": {"fp32": "reference/expected_fp32.png"},
-            "steps": enhancer.steps, "seed": enhancer.seed,
+            "steps": enhancer.steps, "seed": enhancer.seed, "average": enhancer.average,
             "tolerance": {"fp32": REFERENCE_TOLERANCE, "int8": max(0.01, 2 * int8_error)}}
 
 

@@ -87,6 +87,8 @@ class ModelConfig(Section):
     precision: Literal["int8", "fp32"] = Field("int8", description="network precision")
     steps: Int | None = Field(None, ge=1, description="sampler steps (default: the bundle's)")
     seed: Int | None = Field(None, description="the stream's noise seed (default: the bundle's)")
+    average: Int | None = Field(None, ge=1, le=8, description="samples averaged per output frame, each a full sampler "
+                                                              "run (default: the bundle's); fewer is faster and noisier")
     temporal: Bool = Field(True, description="motion-adaptive temporal filter on the stream (settings from the "
                                              "bundle): a static scene stops shimmering, moving objects are not smeared")
     threads: Int = Field(0, ge=0, description="inference threads (0 = all cores)")

@@ -139,7 +139,7 @@ def benchmark(enhancers: list[Enhancer], height: int, width: int, *, frames: int
 
 def network_calls_per_frame(enhancer: Enhancer, grid: TileGrid) -> int:
     """How many inferences one frame takes: the sampler's network evaluations
-    (counted on a stand-in network) times the batches of tiles."""
+    (counted on a stand-in network) times the samples averaged, times the batches of tiles."""
     calls = 0
 
     def count(x: np.ndarray, sigma: np.ndarray, cond: np.ndarray) -> np.ndarray:
@@ -149,7 +149,7 @@ def network_calls_per_frame(enhancer: Enhancer, grid: TileGrid) -> int:
 
     z = np.zeros((1, 3, 1, 1), np.float32)
     enhancer.sample(count, z, enhancer.sigmas, z)
-    return calls * -(-len(grid.origins) // enhancer.settings.batch)
+    return calls * enhancer.average * -(-len(grid.origins) // enhancer.settings.batch)
 
 
 def tile_inputs(enhancer: Enhancer, grid: TileGrid) -> dict[str, np.ndarray]:

@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("edge_agent/models/default"))
     ap.add_argument("--version", default="0.1.0")
     ap.add_argument("--default-steps", type=int, default=2)
+    ap.add_argument("--average", type=int, default=1, help="samples averaged per output frame (the bundle's default)")
+    ap.add_argument("--motion", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                    help="the temporal filter's motion thresholds (x noise level), from python -m benchmarks.temporal")
     ap.add_argument("--eval-limit", type=int, default=6)
     ap.add_argument("--calibration-frames", type=int, default=24)
     args = ap.parse_args(argv)
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     version_code = json.loads(previous.read_text())["version_code"] + 1 if previous.exists() else 1
     spec = BundleSpec(
         version=args.version, version_code=version_code, sampler="euler", sigmas=schedules,
-        default_steps=args.default_steps, tile=(384, 672), tile_overlap=32,
+        default_steps=args.default_steps, average=args.average, tile=(384, 672), tile_overlap=32,
         provenance={"data": f"export.sources: {len(load_split(data, 'train'))} clean training frames "
                             "(opencv-doc, wallpaper photos, scikit-image/learn); vtest.avi held out",
                     "method": student_method(scfg, ckpt["step"]),
@@ -110,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                     "student": {"step": ckpt["step"], "history": ckpt["history"]}},
         metrics=quick_metrics(student, data, schedules, args.eval_limit),
         settings=runtime_settings(backend="openvino", precision="int8", steps=args.default_steps))
+    if args.motion:
+        spec.settings["temporal"].update(motion_low=args.motion[0], motion_high=args.motion[1])
     night = calibration_frames(data, args.calibration_frames)
     reference = eval_pairs(data, 192, limit=1)[0]["night"]
     out = build_bundle(load_denoiser(student), args.out, spec, night, reference, calibration_tile=(128, 128))

@@ -49,7 +49,7 @@ def device_id(cfg: AgentConfig) -> str:
 def enhance_settings(m: ModelConfig) -> EnhanceSettings:
     """The runtime's settings from the config's model section."""
     return EnhanceSettings(backend=m.backend, device=m.device, precision=m.precision, steps=m.steps, seed=m.seed,
-                           threads=m.threads, cache_dir=Path(m.cache_dir) if m.cache_dir else default_cache_dir())
+                           average=m.average, threads=m.threads, cache_dir=Path(m.cache_dir) if m.cache_dir else default_cache_dir())
 
 
 def make_router(cfg: AgentConfig, handlers: dict[str, Any], device: str, state_dir: Path) -> CommandRouter:

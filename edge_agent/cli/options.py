@@ -62,6 +62,8 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default="int8", help="network precision (default int8)")
     p.add_argument("--steps", type=int, default=None, help="sampler steps; one of the model's supported counts")
     p.add_argument("--seed", type=int, default=None, help="noise seed (default: the model's; fixed per stream)")
+    p.add_argument("--average", type=positive_int, default=None,
+                   help="samples averaged per output frame, each a full sampler run (default: the model's)")
     p.add_argument("--tile", type=parse_size, default=None, metavar="WxH",
                    help="force this tile shape (a multiple of the model's granularity)")
     p.add_argument("--batch", type=positive_int, default=1, help="tiles per network call")
@@ -81,7 +83,7 @@ def open_model(args: argparse.Namespace) -> tuple[Bundle, EnhanceSettings]:
                         f"{bundle.io.granularity} for this model")
     check_device(args.backend, args.device)
     settings = EnhanceSettings(backend=args.backend, device=args.device, precision=args.precision,
-                               steps=args.steps, seed=args.seed, tile=args.tile, batch=args.batch,
+                               steps=args.steps, seed=args.seed, average=args.average, tile=args.tile, batch=args.batch,
                                cache_dir=args.cache_dir or default_cache_dir(), threads=args.threads)
     return bundle, settings
 

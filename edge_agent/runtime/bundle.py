@@ -34,17 +34,20 @@ SIGNATURE = "manifest.json.sig"
 FORMAT = 1
 PRECISIONS = ("fp32", "int8")
 MODEL_FORMATS = ("onnx", "openvino")
+MAX_AVERAGE = 8  # samples averaged per frame: each costs a full run of the sampler
 
 
 @dataclass(frozen=True)
 class SamplerSpec:
-    """The manifest's ``sampler``: noise levels per supported step count, default steps and seed."""
+    """The manifest's ``sampler``: noise levels per supported step count, default steps and seed, and
+    how many samples (seeds ``seed .. seed + average - 1``) one output frame is the mean of."""
 
     name: str  # a key of edge_agent.runtime.sampler.SAMPLERS
     sigmas: dict[int, tuple[float, ...]]  # steps -> noise levels (ending in 0)
     default_steps: int
     default_seed: int
     seed_policy: str
+    average: int = 1  # older bundles: one sample per frame
 
     @property
     def steps(self) -> list[int]:
@@ -109,13 +112,16 @@ def parse_manifest(root: Path, m: dict[str, Any]) -> Bundle:
     s, io = m["sampler"], m["io"]
     try:
         sampler = SamplerSpec(s["name"], {int(k): tuple(map(float, v)) for k, v in s["sigmas"].items()},
-                              int(s["default_steps"]), int(s.get("default_seed", 0)), s.get("seed_policy", "fixed"))
+                              int(s["default_steps"]), int(s.get("default_seed", 0)), s.get("seed_policy", "fixed"),
+                              int(s.get("average", 1)))
         io_spec = IOSpec(io["colour_order"], io["layout"], tuple(io["cond_range"]), tuple(io["data_range"]),
                          tuple(io["tile"]), int(io["tile_overlap"]), int(io["granularity"]))
         temporal = TemporalSpec.from_manifest(m.get("settings", {}).get("temporal"))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BundleError(f"model bundle {root}: malformed sampler/io/settings section ({exc})") from None
     _require(sampler.default_steps in sampler.sigmas, root, "default_steps is not among the supported steps")
+    _require(1 <= sampler.average <= MAX_AVERAGE, root, f"sampler average {sampler.average} is not allowed; "
+             f"allowed: 1 to {MAX_AVERAGE} samples per frame")
     _require(io_spec.colour_order == "RGB" and io_spec.layout == "NCHW", root, "io spec must be RGB, NCHW")
     _require(io_spec.cond_range == (0.0, 1.0) and io_spec.data_range == (-1.0, 1.0), root,
              "io spec ranges must be cond [0, 1] and data [-1, 1] (the ones this runtime feeds)")

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from ..errors import UserError, choice_error
 from .backends import SessionSpec, get_backend
-from .bundle import Bundle
+from .bundle import MAX_AVERAGE, Bundle
 from .monochrome import keep_monochrome
 from .sampler import SAMPLERS, Denoise, seeded_noise
 from .temporal import TemporalFilter
@@ -29,6 +30,7 @@ class EnhanceSettings:
     precision: str = "int8"
     steps: int | None = None  # None = the bundle's default
     seed: int | None = None  # None = the bundle's default seed
+    average: int | None = None  # samples averaged per frame; None = the bundle's
     tile: tuple[int, int] | None = None  # None = whole frame when small enough, else the bundle's tile
     batch: int = 1
     cache_dir: Path | None = None
@@ -40,7 +42,11 @@ class Enhancer:
 
     The noise is a pure function of (seed, padded frame size), so a stream of
     one size gets the same noise every frame: a static scene stays static.
-    Compiled sessions are kept per tile shape.
+    An output frame is the mean of ``average`` samples with seeds ``seed``,
+    ``seed + 1``, ...: what one seed's noise adds that the night frame does not
+    determine differs from seed to seed and averages out (measured on real
+    CCTV: two 1-step samples +0.6 dB over one, and over 2 steps at the same
+    cost; export/README.md). Compiled sessions are kept per tile shape.
     """
 
     def __init__(self, bundle: Bundle, settings: EnhanceSettings) -> None:
@@ -60,6 +66,8 @@ class Enhancer:
             raise UserError(f"batch {settings.batch} is not allowed; allowed: 1 or more")
         self.settings = settings
         self.seed = settings.seed if settings.seed is not None else bundle.sampler.default_seed
+        self.average = bundle.sampler.average
+        self.set_average(settings.average if settings.average is not None else bundle.sampler.average)
         self.sigmas = bundle.sampler.sigmas[self.steps]
         self.sample = SAMPLERS[bundle.sampler.name]
         self._sessions: dict[tuple[int, int], Denoise] = {}
@@ -71,9 +79,16 @@ class Enhancer:
             raise choice_error("steps", steps, [str(s) for s in self.bundle.sampler.steps])
         self.steps, self.sigmas = steps, self.bundle.sampler.sigmas[steps]
 
+    def set_average(self, average: int) -> None:
+        """Change how many samples each output frame is the mean of (each costs a full sampler run)."""
+        if not 1 <= average <= MAX_AVERAGE:
+            raise UserError(f"average {average} is not allowed; allowed: 1 to {MAX_AVERAGE} samples per frame")
+        self.average = average
+
     def describe(self) -> dict[str, object]:
         return {"model": self.bundle.name, "model_version": self.bundle.version, "backend": self.backend.name,
-                "device": self.device, "precision": self.settings.precision, "steps": self.steps, "seed": self.seed}
+                "device": self.device, "precision": self.settings.precision, "steps": self.steps, "seed": self.seed,
+                "average": self.average}
 
     def _tile_shape(self, height: int, width: int) -> tuple[int, int]:
         if self.settings.tile is not None:
@@ -106,18 +121,22 @@ class Enhancer:
         return to_uint8(self.enhance_float(rgb, self.seed if seed is None else seed))
 
     def enhance_float(self, rgb: np.ndarray, seed: int) -> np.ndarray:
-        """The sampler's output, HxWx3 float32 in [0, 1] (before rounding); grey when ``rgb`` is."""
+        """The output frame, HxWx3 float32 in [0, 1] (before rounding): the mean of the
+        samples at seeds ``seed .. seed + average - 1``; grey when ``rgb`` is."""
+        return keep_monochrome(rgb, running_mean(self.samples(rgb, range(seed, seed + self.average))))
+
+    def samples(self, rgb: np.ndarray, seeds: range) -> Iterator[np.ndarray]:
+        """One sampler run per seed, HxWx3 float32 in [0, 1] each (lazily: a frame at a time)."""
         check_frame(rgb)
         height, width = rgb.shape[:2]
         grid = self.grid(height, width)
         cond = np.pad(rgb, ((0, grid.height - height), (0, grid.width - width), (0, 0)), mode="reflect"
                       if grid.height - height < height and grid.width - width < width else "edge")
-        cond = (cond.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
-        noise = seeded_noise(seed, (1, 3, grid.height, grid.width))
+        cond = np.ascontiguousarray((cond.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])
         denoise = tiled_denoiser(self.session(grid.tile_h, grid.tile_w), grid, self.settings.batch)
-        out = self.sample(denoise, np.ascontiguousarray(cond), self.sigmas, noise)
-        out = (out[0, :, :height, :width].transpose(1, 2, 0) + 1.0) * 0.5
-        return keep_monochrome(rgb, np.clip(out, 0.0, 1.0))
+        for seed in seeds:
+            out = self.sample(denoise, cond, self.sigmas, seeded_noise(seed, (1, 3, grid.height, grid.width)))
+            yield np.clip((out[0, :, :height, :width].transpose(1, 2, 0) + 1.0) * 0.5, 0.0, 1.0)
 
 
 class StreamEnhancer:
@@ -142,6 +161,15 @@ class StreamEnhancer:
     def describe(self) -> dict[str, object]:
         spec = self.filter.spec.to_manifest() if self.filter is not None else None
         return {**self.enhancer.describe(), "temporal": spec}
+
+
+def running_mean(frames: Iterable[np.ndarray]) -> np.ndarray:
+    """The mean of float32 frames, holding one extra frame in memory (the frames may come lazily)."""
+    runs = iter(frames)
+    mean = np.array(next(runs), dtype=np.float32)  # a copy: the caller's first frame is left as it was
+    for k, other in enumerate(runs, start=2):
+        mean += (other - mean) / np.float32(k)
+    return mean
 
 
 def to_uint8(rgb01: np.ndarray) -> np.ndarray:

@@ -23,7 +23,8 @@ import numpy as np
 
 from ..fsutil import atomic_write_bytes, sha256_file
 from .bundle import MANIFEST
-from .enhancer import Enhancer, to_uint8
+from .enhancer import Enhancer, running_mean, to_uint8
+from .monochrome import keep_monochrome
 
 DEFAULT_SAMPLES = 4
 DEFAULT_SCALE = 8.0  # std of 1/8 of full range -> white
@@ -37,13 +38,16 @@ def uncertainty_settings(enhancer: Enhancer) -> tuple[int, float]:
 
 def enhance_with_uncertainty(enhancer: Enhancer, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(enhanced uint8 RGB, uncertainty map uint8 RGB heat map). The enhanced
-    frame is the stream seed's result, identical to a plain ``enhance``."""
+    frame is the mean of the first ``average`` seeds' samples, identical to a
+    plain ``enhance``; the map is the spread of single samples (seeds
+    ``seed .. seed + samples - 1``), each run once for both."""
     samples, scale = uncertainty_settings(enhancer)
-    outs = [enhancer.enhance_float(rgb, enhancer.seed + i) for i in range(samples)]
-    spread = np.stack(outs).std(axis=0).mean(axis=-1)
+    runs = list(enhancer.samples(rgb, range(enhancer.seed, enhancer.seed + max(samples, enhancer.average))))
+    enhanced = keep_monochrome(rgb, running_mean(runs[:enhancer.average]))
+    spread = np.stack([keep_monochrome(rgb, r) for r in runs[:samples]]).std(axis=0).mean(axis=-1)
     grey = np.clip(spread * scale * 255.0, 0, 255).astype(np.uint8)
     heat = cv2.applyColorMap(grey, cv2.COLORMAP_INFERNO)[..., ::-1]
-    return to_uint8(outs[0]), np.ascontiguousarray(heat)
+    return to_uint8(enhanced), np.ascontiguousarray(heat)
 
 
 @dataclass

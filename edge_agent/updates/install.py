@@ -97,7 +97,9 @@ def smoke_test(bundle: Bundle, settings: EnhanceSettings) -> Enhancer:
     ref = bundle.manifest.get("reference")
     if not ref:
         raise CommandError("update refused: the bundle carries no reference frame to smoke-test")
-    enhancer = Enhancer(bundle, EnhanceSettings(**{**settings.__dict__, "steps": ref["steps"], "seed": ref["seed"]}))
+    # older bundles' references are single samples
+    enhancer = Enhancer(bundle, EnhanceSettings(**{**settings.__dict__, "steps": ref["steps"], "seed": ref["seed"],
+                                                   "average": int(ref.get("average", 1))}))
     out = enhancer.enhance_float(read_image(bundle.root / ref["input"]), ref["seed"])
     expected = read_image(bundle.root / ref["expected"]["fp32"]).astype(np.float32) / 255.0
     tolerance = float(ref["tolerance"][settings.precision] if isinstance(ref["tolerance"], dict) else ref["tolerance"])
@@ -105,6 +107,7 @@ def smoke_test(bundle: Bundle, settings: EnhanceSettings) -> Enhancer:
     if not np.isfinite(error) or error > tolerance:
         raise CommandError(f"update refused: smoke test failed (mean error {error:.4f} > tolerance {tolerance})")
     enhancer.set_steps(settings.steps or bundle.sampler.default_steps)
+    enhancer.set_average(settings.average or bundle.sampler.average)
     return enhancer
 
 
