@@ -70,6 +70,7 @@ def test_birth_health_metadata_and_discovery(running):
                 "uptime_s", "camera_reconnects", "mqtt_reconnects", "last_error"):
         assert key in health
     assert health["backend"] == "onnxruntime"
+    assert health["steps"] == 2 and health["samples_averaged"] == 1  # the tiny bundle's sampler, as the agent runs it
     meta = rec.wait_json(f"{BASE}/enhanced")
     assert len(meta["input_sha256"]) == 64 and meta["model"] == "tiny-test" and meta["latency_ms"] > 0
     switch = json.loads(rec.wait_for("homeassistant/switch/edge_agent_cam1/enhance/config"))

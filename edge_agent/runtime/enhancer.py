@@ -66,7 +66,6 @@ class Enhancer:
             raise UserError(f"batch {settings.batch} is not allowed; allowed: 1 or more")
         self.settings = settings
         self.seed = settings.seed if settings.seed is not None else bundle.sampler.default_seed
-        self.average = bundle.sampler.average
         self.set_average(settings.average if settings.average is not None else bundle.sampler.average)
         self.sigmas = bundle.sampler.sigmas[self.steps]
         self.sample = SAMPLERS[bundle.sampler.name]
