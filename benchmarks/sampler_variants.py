@@ -26,24 +26,19 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_agent.runtime.monochrome import keep_monochrome
 from edge_agent.runtime.sampler import SAMPLERS, karras_sigmas, seeded_noise
 from export import native_eval as ne
 
 
 def variant(model, schedules: dict[int, list[float]], spec: str):
     """An ``Enhance`` for one ``STEPS:KIND`` spec."""
-    import torch
-
     steps_s, _, kind = spec.partition(":")
     steps = int(steps_s)
     sigmas = schedules.get(steps) or karras_sigmas(steps, ne.FEW_STEP_SIGMA_MIN, ne.SIGMA_MAX).tolist()
     if not (kind in ("seeded", "zero", "flip2") or (kind.startswith("avg") and kind[3:].isdigit())):
         raise SystemExit(f"error: variant {spec!r}: kind must be seeded, zero, avgN or flip2")
 
-    def denoise(x, sigma, cond):
-        with torch.no_grad():
-            return model(torch.from_numpy(x), torch.from_numpy(sigma), torch.from_numpy(cond)).numpy()
+    denoise = ne.torch_denoiser(model)
 
     def one(cond: np.ndarray, seed: int, mirrored: bool = False) -> np.ndarray:
         c = np.ascontiguousarray(cond[..., ::-1]) if mirrored else cond
@@ -52,18 +47,14 @@ def variant(model, schedules: dict[int, list[float]], spec: str):
         return out[..., ::-1] if mirrored else out
 
     def enhance(night: np.ndarray, seed: int) -> np.ndarray:
-        h, w = night.shape[:2]
-        ph, pw = -(-h // 64) * 64, -(-w // 64) * 64
-        padded = np.pad(night, ((0, ph - h), (0, pw - w), (0, 0)), mode="reflect")
-        cond = np.ascontiguousarray((padded.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])
+        cond = ne.night_cond(night)
         if kind == "flip2":
             out = 0.5 * (one(cond, seed) + one(cond, seed + 1, mirrored=True))
         elif kind.startswith("avg"):
             out = np.mean([one(cond, seed + i) for i in range(int(kind[3:]))], axis=0)
         else:
             out = one(cond, seed)
-        res = keep_monochrome(night, np.clip((out[0, :, :h, :w].transpose(1, 2, 0) + 1) * 0.5, 0, 1))
-        return np.round(res * 255).astype(np.uint8)
+        return ne.model_output(night, out)
 
     return enhance
 

@@ -307,33 +307,47 @@ def load_checkpoint(path: Path):
     return model.eval(), ckpt
 
 
+def torch_denoiser(model):
+    """A torch Denoiser as the sampler's numpy callable ``denoise(x, sigma, cond)``."""
+    import torch
+
+    def denoise(x, sigma, cond):
+        with torch.no_grad():
+            return model(torch.from_numpy(x), torch.from_numpy(sigma), torch.from_numpy(cond)).numpy()
+    return denoise
+
+
+def night_cond(night: np.ndarray) -> np.ndarray:
+    """uint8 RGB night frame -> the network's ``cond``, reflect-padded to a multiple of 64 (any U-Net depth)."""
+    h, w = night.shape[:2]
+    padded = np.pad(night, ((0, -(-h // 64) * 64 - h), (0, -(-w // 64) * 64 - w), (0, 0)), mode="reflect")
+    return np.ascontiguousarray((padded.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])
+
+
+def model_output(night: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The sampler's padded output -> uint8 RGB of the night frame's size, as the runtime's Enhancer gives it."""
+    h, w = night.shape[:2]
+    res = keep_monochrome(night, np.clip((out[0, :, :h, :w].transpose(1, 2, 0) + 1) * 0.5, 0, 1))
+    return np.round(res * 255).astype(np.uint8)
+
+
 def checkpoint_candidates(spec: str, plan: Plan) -> list[Candidate]:
     """``PATH[:N,M]``: the checkpoint at N and M Euler steps (default 2): its own
     schedules when it has them (a student), else Karras from 40 to 0.03."""
-    import torch
-
     path_s, _, steps_s = spec.partition(":")
     path = Path(path_s)
     model, ckpt = load_checkpoint(path)
     schedules = {int(k): v for k, v in (ckpt.get("schedules") or {}).items()}
     label = f"{path.parent.name}/{path.name}" + (f" @{ckpt['step']}" if "step" in ckpt else "")
 
-    def denoise(x, sigma, cond):
-        with torch.no_grad():
-            return model(torch.from_numpy(x), torch.from_numpy(sigma), torch.from_numpy(cond)).numpy()
-
+    denoise = torch_denoiser(model)
     out = []
     for n in [int(s) for s in (steps_s or "2").split(",")]:
         sigmas = schedules.get(n) or karras_sigmas(n, FEW_STEP_SIGMA_MIN, SIGMA_MAX).tolist()
 
         def enhance(night: np.ndarray, seed: int, sigmas=sigmas) -> np.ndarray:
-            h, w = night.shape[:2]
-            ph, pw = -(-h // 64) * 64, -(-w // 64) * 64  # any U-Net depth up to /64
-            padded = np.pad(night, ((0, ph - h), (0, pw - w), (0, 0)), mode="reflect")
-            cond = np.ascontiguousarray((padded.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])
-            res = SAMPLERS["euler"](denoise, cond, sigmas, seeded_noise(seed, cond.shape))
-            res = keep_monochrome(night, np.clip((res[0, :, :h, :w].transpose(1, 2, 0) + 1) * 0.5, 0, 1))
-            return np.round(res * 255).astype(np.uint8)  # as the runtime's Enhancer
+            cond = night_cond(night)
+            return model_output(night, SAMPLERS["euler"](denoise, cond, sigmas, seeded_noise(seed, cond.shape)))
 
         out.append(Candidate(f"{label} euler-{n} (torch)", "model", enhance, extra_seeds(0, plan.seeds)))
     return out
