@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from .camera_model import CONDITIONS, NightParams, degrade, linear_to_srgb, sample_params, srgb_to_linear
-from .print_augment import paste_print
+from .print_augment import paste_print_masked
 
 EVAL_SEED = 20261124
 
@@ -85,10 +85,12 @@ def to_tensor(rgb8: np.ndarray) -> torch.Tensor:
 
 
 class NightPairs(IterableDataset):
-    """Endless (night, clean) pairs; yields tensors in [0, 1], CHW."""
+    """Endless (night, clean) pairs; yields tensors in [0, 1], CHW. With ``print_mask`` each item also
+    carries where rendered print was pasted (1xHxW, 0..1), for a loss that weighs those pixels."""
 
     def __init__(self, frames: dict[str, np.ndarray], crop: int, seed: int, print_fraction: float = 0.0,
-                 white_point_jitter: float = 0.0) -> None:
+                 white_point_jitter: float = 0.0, print_fonts: tuple[str, ...] = (),
+                 print_mask: bool = False) -> None:
         self.frames = list(frames.values())
         areas = np.array([f.shape[0] * f.shape[1] for f in self.frames], dtype=np.float64)
         self.weights = np.sqrt(areas) / np.sqrt(areas).sum()  # big photos count more, not overwhelmingly
@@ -96,19 +98,26 @@ class NightPairs(IterableDataset):
         self.seed = seed
         self.print_fraction = print_fraction
         self.white_point_jitter = white_point_jitter
+        self.print_fonts = tuple(print_fonts)
+        self.print_mask = print_mask
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         info = get_worker_info()
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
         rng = np.random.default_rng([self.seed, rank, info.id if info else 0])
         while True:
             clean = random_crop(self.frames[rng.choice(len(self.frames), p=self.weights)], self.crop, rng)
+            covered = np.zeros(clean.shape[:2], np.float32)
             while rng.random() < self.print_fraction:  # geometric: 0, 1, 2... prints, mean f / (1 - f)
-                clean = paste_print(clean, rng)
+                clean, mask = paste_print_masked(clean, rng, self.print_fonts)
+                covered = np.maximum(covered, mask)
             if self.white_point_jitter:
                 clean = jitter_white_point(clean, self.white_point_jitter, rng)
             night, target = degrade(clean, sample_params(rng), rng)
-            yield to_tensor(night), to_tensor(target)
+            if self.print_mask:
+                yield to_tensor(night), to_tensor(target), torch.from_numpy(covered[None])
+            else:
+                yield to_tensor(night), to_tensor(target)
 
 
 def _pair_seed(name: str, condition: str) -> int:
@@ -152,25 +161,27 @@ class ReplayBatches:
     so reuse costs little; the whole pool turns over every ``pool / fresh``
     steps."""
 
-    def __init__(self, pairs: Iterator[tuple[torch.Tensor, torch.Tensor]], pool: int, fresh: int, batch: int,
+    def __init__(self, pairs: Iterator[tuple[torch.Tensor, ...]], pool: int, fresh: int, batch: int,
                  seed: int) -> None:
         self.pairs, self.fresh, self.batch = pairs, fresh, batch
         self.rng = np.random.default_rng(seed)
         first = [next(pairs) for _ in range(pool)]
-        self.night = torch.stack([n for n, _ in first])
-        self.clean = torch.stack([c for _, c in first])
+        # one pool per tensor of an item: (night, clean) or (night, clean, print mask)
+        self.pools = [torch.stack(parts) for parts in zip(*first)]
 
     def __iter__(self) -> "ReplayBatches":
         return self
 
-    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def __next__(self) -> tuple[torch.Tensor, ...]:
+        size = len(self.pools[0])
         for _ in range(self.fresh):
-            i = int(self.rng.integers(len(self.night)))
-            self.night[i], self.clean[i] = next(self.pairs)
-        idx = torch.from_numpy(self.rng.choice(len(self.night), self.batch, replace=False))
-        night, clean = self.night[idx], self.clean[idx]
+            i = int(self.rng.integers(size))
+            for pool, part in zip(self.pools, next(self.pairs)):
+                pool[i] = part
+        idx = torch.from_numpy(self.rng.choice(size, self.batch, replace=False))
+        parts = [pool[idx] for pool in self.pools]
         if self.rng.random() < 0.5:
-            night, clean = night.flip(2), clean.flip(2)
+            parts = [t.flip(2) for t in parts]
         if self.rng.random() < 0.5:
-            night, clean = night.transpose(2, 3), clean.transpose(2, 3)
-        return night.contiguous(), clean.contiguous()
+            parts = [t.transpose(2, 3) for t in parts]
+        return tuple(t.contiguous() for t in parts)

@@ -69,6 +69,12 @@ class DistillConfig:
     seed: int = 1
     white_point_jitter: float = 0.0  # see TrainConfig
     print_fraction: float = 0.0  # see TrainConfig: the same data recipe as the teacher's
+    # TrueType faces for half the pasted text (print_augment.render_text_truetype); empty: Hershey only
+    print_fonts: tuple[str, ...] = ()
+    # pixels covered by pasted print weigh 1 + print_weight in the data and edge terms. Why: print is a
+    # few percent of a crop's pixels but what an investigator needs; a thinned stem reads as another
+    # letter (the wrong reads of v4), an error the crop-mean loss barely sees
+    print_weight: float = 0.0
     replay_pool: int = 0
     replay_fresh: int = 2
     threads: int = 0
@@ -82,6 +88,7 @@ class DistillConfig:
             raise SystemExit(f"error: {path}: unknown keys {sorted(unknown)}; allowed: {sorted(cls.__dataclass_fields__)}")
         cfg = cls(**raw)
         cfg.steps = tuple(cfg.steps)
+        cfg.print_fonts = tuple(cfg.print_fonts)
         return cfg
 
     def schedules(self) -> dict[int, list[float]]:
@@ -135,9 +142,14 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     ks = list(schedules)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    for font in cfg.print_fonts:
+        if not Path(font).is_file():
+            raise SystemExit(f"error: print_fonts: {font} not found (Debian: apt-get install fonts-liberation "
+                             "fonts-freefont-ttf); allowed: paths of TrueType files")
     data = NightPairs(load_split(Path(cfg.data), "train"), cfg.crop, seed=cfg.seed * 7919 + step,
                       print_fraction=cfg.print_fraction,
-                      white_point_jitter=cfg.white_point_jitter)
+                      white_point_jitter=cfg.white_point_jitter, print_fonts=tuple(cfg.print_fonts),
+                      print_mask=cfg.print_weight > 0)
     if cfg.replay_pool:
         loader = ReplayBatches(iter(data), cfg.replay_pool, cfg.replay_fresh, cfg.batch, seed=cfg.seed + step)
     else:
@@ -159,7 +171,9 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
                          "teacher_history": ckpt.get("history", [])}, last)
 
     def one_step(step: int) -> float:
-        night, clean = (t.contiguous(memory_format=torch.channels_last) for t in next(loader))
+        batch = next(loader)
+        night, clean = (t.contiguous(memory_format=torch.channels_last) for t in batch[:2])
+        pixel_weight = 1 + cfg.print_weight * batch[2] if cfg.print_weight else None
         n = clean.shape[0]
         x0 = clean * 2 - 1
         s0, s2 = torch.empty(n), torch.empty(n)
@@ -171,9 +185,10 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             denoised = student(x, s0, night).float()
         w = loss_weight(s0).view(-1, 1, 1, 1)
-        loss = cfg.data_weight * (w * (denoised - x0) ** 2).mean()
+        sq = (denoised - x0) ** 2 if pixel_weight is None else pixel_weight * (denoised - x0) ** 2
+        loss = cfg.data_weight * (w * sq).mean()
         if cfg.edge_weight:
-            loss = loss + cfg.edge_weight * gradient_l1(denoised, x0)
+            loss = loss + cfg.edge_weight * gradient_l1(denoised, x0, pixel_weight)
         if anchor is not None:
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 anchored = anchor(x, s0, night).float()

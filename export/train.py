@@ -81,11 +81,14 @@ def sample_sigmas(cfg: TrainConfig, n: int, device: torch.device) -> torch.Tenso
     return torch.where(pick, uniform, lognormal)
 
 
-def gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Mean absolute difference of horizontal and vertical image gradients."""
-    dx = (a[..., :, 1:] - a[..., :, :-1]) - (b[..., :, 1:] - b[..., :, :-1])
-    dy = (a[..., 1:, :] - a[..., :-1, :]) - (b[..., 1:, :] - b[..., :-1, :])
-    return dx.abs().mean() + dy.abs().mean()
+def gradient_l1(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean absolute difference of horizontal and vertical image gradients, optionally weighted per
+    pixel (``weight`` broadcastable to ``a``; each difference takes the weight of its first pixel)."""
+    dx = ((a[..., :, 1:] - a[..., :, :-1]) - (b[..., :, 1:] - b[..., :, :-1])).abs()
+    dy = ((a[..., 1:, :] - a[..., :-1, :]) - (b[..., 1:, :] - b[..., :-1, :])).abs()
+    if weight is not None:
+        dx, dy = dx * weight[..., :, :-1], dy * weight[..., :-1, :]
+    return dx.mean() + dy.mean()
 
 
 def edm_loss(model: torch.nn.Module, clean: torch.Tensor, night: torch.Tensor, sigma: torch.Tensor,

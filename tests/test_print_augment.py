@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from export.print_augment import paste_print, random_string, render_code, render_text
+from export.print_augment import (paste_print, paste_print_masked, random_string, render_code, render_text,
+                                  render_text_truetype)
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"  # the tests' font (fonts-dejavu-core)
 
 
 def test_paste_is_deterministic_and_changes_only_a_patch():
@@ -31,3 +34,26 @@ def test_rendered_codes_decode_and_text_has_contrast():
 def test_big_patches_are_shrunk_to_fit_small_crops():
     out = paste_print(np.zeros((40, 40, 3), np.uint8), np.random.default_rng(0))
     assert out.shape == (40, 40, 3)
+
+
+def test_mask_covers_exactly_what_the_paste_changed():
+    frame = np.full((192, 192, 3), 90, np.uint8)
+    for seed in range(6):
+        out, mask = paste_print_masked(frame, np.random.default_rng(seed), (FONT,))
+        assert mask.shape == frame.shape[:2] and mask.dtype == np.float32 and 0 <= mask.min() and mask.max() <= 1
+        changed = np.any(out != frame, axis=-1)
+        assert changed.any() and (mask[changed] > 0).all()  # nothing changed outside the mask
+    plain = paste_print(frame, np.random.default_rng(4))
+    assert np.array_equal(plain, paste_print_masked(frame, np.random.default_rng(4))[0])  # same draws as before
+
+
+def test_truetype_text_is_set_at_camera_scale_with_ink_contrast():
+    import cv2
+
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        patch = render_text_truetype(rng, FONT)
+        assert patch.ndim == 3 and patch.shape[2] == 3 and 0 <= patch.min() and patch.max() <= 1
+        assert 10 <= patch.shape[0] <= 110  # one or two lines of 7-24 px glyphs with margins
+        grey = cv2.cvtColor(patch.astype(np.float32), cv2.COLOR_RGB2GRAY)
+        assert grey.max() - grey.min() > 0.1

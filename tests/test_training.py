@@ -137,6 +137,55 @@ def test_replay_batches_refresh_the_pool_and_keep_pairs_aligned():
     assert max(seen) > 6  # fresh pairs entered the pool
 
 
+def test_replay_batches_carry_the_print_mask_through_flips_and_transposes():
+    from export.dataset import ReplayBatches
+
+    def triples():
+        ramp = torch.arange(16.0).view(1, 4, 4)
+        while True:
+            yield ramp.expand(3, 4, 4).clone(), ramp.expand(3, 4, 4) * 2, ramp.clone()
+    batches = ReplayBatches(triples(), pool=4, fresh=1, batch=2, seed=3)
+    for _ in range(12):
+        night, clean, mask = next(batches)
+        assert mask.shape == (2, 1, 4, 4) and torch.equal(mask.expand_as(night), night)
+
+
+def test_print_weight_scales_the_loss_only_where_print_lies():
+    from export.train import gradient_l1
+
+    a, b = torch.zeros(1, 1, 6, 6), torch.zeros(1, 1, 6, 6)
+    a[..., 1, 1] = 1.0  # one wrong pixel
+    weight = torch.ones(1, 1, 6, 6)
+    assert torch.isclose(gradient_l1(a, b, weight), gradient_l1(a, b))
+    weight[..., :3, :3] = 5.0  # print covers the corner with the error
+    assert torch.isclose(gradient_l1(a, b, weight), 5 * gradient_l1(a, b))
+    weight[..., :3, :3], weight[..., 3:, 3:] = 1.0, 5.0  # print elsewhere: the error weighs as before
+    assert torch.isclose(gradient_l1(a, b, weight), gradient_l1(a, b))
+
+
+def test_distillation_with_truetype_print_and_print_weight(dataset, tmp_path):
+    """The v5 data recipe: TrueType text beside Hershey, print pixels weighed more; a missing font file
+    is one clear error before any work."""
+    import yaml
+
+    cfg = TrainConfig(data=str(dataset), out=str(tmp_path / "t"), net=TINY_NET, iterations=1, batch=2, crop=64,
+                      lr_warmup=1, threads=1)
+    teacher = train(cfg, quiet=True)
+    font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"  # the tests' font; the recipe names others
+    dcfg = DistillConfig(data=str(dataset), teacher=str(teacher), out=str(tmp_path / "s"), steps=(1, 2),
+                         iterations=2, batch=2, crop=64, replay_pool=4, print_fraction=0.9, print_fonts=(font,),
+                         print_weight=4.0, edge_weight=0.5, teacher_weight=0.0, threads=1)
+    student = torch.load(distill(dcfg), weights_only=False)
+    assert student["step"] == 2 and student["config"]["print_weight"] == 4.0
+    assert all(torch.isfinite(v).all() for v in student["ema"].values() if v.is_floating_point())
+    missing = tmp_path / "v5.yaml"
+    missing.write_text(yaml.safe_dump({"data": str(dataset), "teacher": str(teacher), "out": str(tmp_path / "m"),
+                                       "print_fonts": ["/nonexistent/Bold.ttf"]}))
+    with pytest.raises(SystemExit, match="print_fonts: /nonexistent/Bold.ttf not found"):
+        distill(DistillConfig.load(missing))
+    assert not (tmp_path / "m" / "last.pt").exists()
+
+
 @pytest.mark.slow  # training
 def test_teacher_grows_a_full_resolution_stage_from_a_checkpoint(dataset, tmp_path):
     """Stage 2 of the teacher recipe: a trained coarse network gains the
