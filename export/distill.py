@@ -130,6 +130,9 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     ema = copy.deepcopy(teacher)
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr)
     step, history = 0, []
+    # the weights the student started from; kept across resumes, since the teacher's file may have
+    # trained on since (v5 and v7 start from a student that keeps training)
+    origin = {"teacher_step": ckpt["step"], "teacher_history": ckpt.get("history", [])}
     last = out / "last.pt"
     if last.exists():
         state = torch.load(last, map_location="cpu", weights_only=False)
@@ -137,6 +140,7 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
         step, history = state["step"], state["history"]
+        origin = {k: state.get(k, v) for k, v in origin.items()}
     torch.manual_seed(cfg.seed + step)
     schedules = {k: torch.tensor(v, dtype=torch.float32) for k, v in cfg.schedules().items()}
     ks = list(schedules)
@@ -167,8 +171,7 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
         segment.update(end_step=step, seconds=round(time.monotonic() - t0, 1))
         save_checkpoint({"model": student.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
                          "step": step, "net": net_cfg.to_dict(), "config": cfg.__dict__, "history": history,
-                         "schedules": cfg.schedules(), "teacher_step": ckpt["step"],
-                         "teacher_history": ckpt.get("history", [])}, last)
+                         "schedules": cfg.schedules(), **origin}, last)
 
     def one_step(step: int) -> float:
         batch = next(loader)

@@ -76,7 +76,12 @@ def test_tiny_teacher_trains_resumes_and_distils(dataset, tmp_path):
     dcfg = DistillConfig(data=str(dataset), teacher=str(last), out=str(tmp_path / "student"), iterations=2,
                          batch=2, crop=64)
     student = torch.load(distill(dcfg), weights_only=False)
-    assert student["step"] == 2 and set(student["schedules"]) == {2, 3, 4}
+    assert student["step"] == 2 and set(student["schedules"]) == {2, 3, 4} and student["teacher_step"] == 5
+    cfg.iterations = 7
+    train(cfg, quiet=True)  # the teacher's file trains on after the student began
+    dcfg.iterations = 3
+    student = torch.load(distill(dcfg), weights_only=False)
+    assert student["step"] == 3 and student["teacher_step"] == 5  # provenance: the weights it started from
     out = tmp_path / "quality"
     assert evaluate_main(["--data", str(dataset), "--teacher", str(last), "--student", str(tmp_path / "student" / "last.pt"),
                           "--max-side", "64", "--limit", "1", "--no-flicker", "--out", str(out)]) == 0
