@@ -118,6 +118,10 @@ def frozen(ckpt: dict) -> Denoiser:
 
 
 def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
+    for font in cfg.print_fonts:
+        if not Path(font).is_file():
+            raise SystemExit(f"error: print_fonts: {font} not found (Debian: apt-get install fonts-liberation "
+                             "fonts-freefont-ttf); allowed: paths of TrueType files")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = torch.load(cfg.teacher, map_location="cpu", weights_only=False)
@@ -146,13 +150,9 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     ks = list(schedules)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    for font in cfg.print_fonts:
-        if not Path(font).is_file():
-            raise SystemExit(f"error: print_fonts: {font} not found (Debian: apt-get install fonts-liberation "
-                             "fonts-freefont-ttf); allowed: paths of TrueType files")
     data = NightPairs(load_split(Path(cfg.data), "train"), cfg.crop, seed=cfg.seed * 7919 + step,
                       print_fraction=cfg.print_fraction,
-                      white_point_jitter=cfg.white_point_jitter, print_fonts=tuple(cfg.print_fonts),
+                      white_point_jitter=cfg.white_point_jitter, print_fonts=cfg.print_fonts,
                       print_mask=cfg.print_weight > 0)
     if cfg.replay_pool:
         loader = ReplayBatches(iter(data), cfg.replay_pool, cfg.replay_fresh, cfg.batch, seed=cfg.seed + step)

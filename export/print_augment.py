@@ -48,6 +48,13 @@ def random_string(rng: np.random.Generator) -> str:
     return "".join(rng.choice(list(LETTERS + DIGITS + " "), rng.integers(4, 12))).strip() or "A"
 
 
+def plate_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A plate's RGB background and ink (0..1), contrast 0.15-1: faded signs to black-on-white plates."""
+    background = rng.uniform(0, 1, 3)
+    contrast = rng.uniform(0.15, 1.0)
+    return background, np.clip(background + (-1 if background.mean() > 0.5 else 1) * contrast, 0, 1)
+
+
 def render_text(rng: np.random.Generator) -> np.ndarray:
     """An RGB float patch (0..1) of a plate with a line or two of text."""
     font = int(rng.choice(FONTS))
@@ -60,9 +67,7 @@ def render_text(rng: np.random.Generator) -> np.ndarray:
     w = max(s[0] for s in sizes) + 2 * pad
     line_h = int(glyph * 1.6)
     h = line_h * len(lines) + 2 * pad
-    background = rng.uniform(0, 1, 3)
-    contrast = rng.uniform(0.15, 1.0)
-    ink = np.clip(background + (-1 if background.mean() > 0.5 else 1) * contrast, 0, 1)
+    background, ink = plate_colours(rng)
     patch = np.empty((h, w, 3), np.uint8)
     patch[:] = np.round(background * 255).astype(np.uint8)
     for i, t in enumerate(lines):
@@ -94,9 +99,7 @@ def render_text_truetype(rng: np.random.Generator, font_path: str) -> np.ndarray
         draw.text((pad - b[0], pad + i * line_h - b[1]), t, fill=255, font=font)
     small = (max(4, w // 4), max(4, h // 4))
     alpha = cv2.resize(np.asarray(ink_mask, np.float64) / 255.0, small, interpolation=cv2.INTER_AREA)[..., None]
-    background = rng.uniform(0, 1, 3)
-    contrast = rng.uniform(0.15, 1.0)
-    ink = np.clip(background + (-1 if background.mean() > 0.5 else 1) * contrast, 0, 1)
+    background, ink = plate_colours(rng)
     return np.clip(background * (1 - alpha) + ink * alpha, 0.0, 1.0)  # resampling can overshoot by ~1e-8
 
 
