@@ -37,6 +37,7 @@ class BundleSpec:
     default_steps: int = 2
     default_seed: int = 0
     average: int = 1  # samples averaged per output frame (seeds seed .. seed + average - 1)
+    mirror: bool = False  # every second averaged sample on the mirrored frame (runtime/enhancer.py)
     tile: tuple[int, int] = (256, 256)
     tile_overlap: int = 32
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -82,7 +83,7 @@ def build_bundle(model: Denoiser, out: Path, spec: BundleSpec, calibration_frame
             "sampler": {"name": spec.sampler, "sigmas": {str(k): v for k, v in spec.sigmas.items()},
                         "default_steps": spec.default_steps, "default_seed": spec.default_seed,
                         "seed_policy": "fixed: noise depends only on (seed, frame size); one seed per stream",
-                        "average": spec.average},
+                        "average": spec.average, "mirror": spec.mirror},
             "io": {"colour_order": "RGB", "layout": "NCHW", "cond_range": [0.0, 1.0], "data_range": [-1.0, 1.0],
                    "tile": list(spec.tile), "tile_overlap": spec.tile_overlap, "granularity": model.granularity,
                    "inputs": {"x": "noisy image, data range", "sigma": "noise level per batch item",

@@ -90,7 +90,7 @@ class NightPairs(IterableDataset):
 
     def __init__(self, frames: dict[str, np.ndarray], crop: int, seed: int, print_fraction: float = 0.0,
                  white_point_jitter: float = 0.0, print_fonts: tuple[str, ...] = (),
-                 print_mask: bool = False) -> None:
+                 print_mask: bool = False, print_dihedral: bool = False) -> None:
         self.frames = list(frames.values())
         areas = np.array([f.shape[0] * f.shape[1] for f in self.frames], dtype=np.float64)
         self.weights = np.sqrt(areas) / np.sqrt(areas).sum()  # big photos count more, not overwhelmingly
@@ -100,6 +100,7 @@ class NightPairs(IterableDataset):
         self.white_point_jitter = white_point_jitter
         self.print_fonts = tuple(print_fonts)
         self.print_mask = print_mask
+        self.print_dihedral = print_dihedral
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         info = get_worker_info()
@@ -109,7 +110,7 @@ class NightPairs(IterableDataset):
             clean = random_crop(self.frames[rng.choice(len(self.frames), p=self.weights)], self.crop, rng)
             covered = np.zeros(clean.shape[:2], np.float32)
             while rng.random() < self.print_fraction:  # geometric: 0, 1, 2... prints, mean f / (1 - f)
-                clean, mask = paste_print_masked(clean, rng, self.print_fonts)
+                clean, mask = paste_print_masked(clean, rng, self.print_fonts, self.print_dihedral)
                 covered = np.maximum(covered, mask)
             if self.white_point_jitter:
                 clean = jitter_white_point(clean, self.white_point_jitter, rng)

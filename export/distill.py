@@ -75,6 +75,8 @@ class DistillConfig:
     # few percent of a crop's pixels but what an investigator needs; a thinned stem reads as another
     # letter (the wrong reads of v4), an error the crop-mean loss barely sees
     print_weight: float = 0.0
+    # pasted print in all 8 orientations (print_augment.random_dihedral): strokes without a letter prior
+    print_dihedral: bool = False
     replay_pool: int = 0
     replay_fresh: int = 2
     threads: int = 0
@@ -153,7 +155,7 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     data = NightPairs(load_split(Path(cfg.data), "train"), cfg.crop, seed=cfg.seed * 7919 + step,
                       print_fraction=cfg.print_fraction,
                       white_point_jitter=cfg.white_point_jitter, print_fonts=cfg.print_fonts,
-                      print_mask=cfg.print_weight > 0)
+                      print_mask=cfg.print_weight > 0, print_dihedral=cfg.print_dihedral)
     if cfg.replay_pool:
         loader = ReplayBatches(iter(data), cfg.replay_pool, cfg.replay_fresh, cfg.batch, seed=cfg.seed + step)
     else:

@@ -289,6 +289,7 @@ def bundle_candidate(path: Path, steps: int | None, plan: Plan, label: str | Non
     enhancer = Enhancer(bundle, EnhanceSettings(backend="openvino", precision="int8", steps=steps))
     name = label or f"{bundle.name} {bundle.version}"
     mean = f", mean of {enhancer.average} samples" if enhancer.average > 1 else ""
+    mean += " (mirrored pair)" if enhancer.average > 1 and enhancer.mirror else ""
     return Candidate(f"{name} (OpenVINO INT8, {enhancer.steps}-step{mean})", "model",
                      lambda night, seed: enhancer.enhance(night, seed), extra_seeds(enhancer.seed, plan.seeds),
                      stream=lambda: StreamEnhancer(enhancer))

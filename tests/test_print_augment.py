@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from export.print_augment import (paste_print, paste_print_masked, random_string, render_code, render_text,
+from export.print_augment import (paste_print, paste_print_masked, random_dihedral, random_string, render_code,
+                                  render_text,
                                   render_text_truetype)
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"  # the tests' font (fonts-dejavu-core)
@@ -57,3 +58,25 @@ def test_truetype_text_is_set_at_camera_scale_with_ink_contrast():
         assert 10 <= patch.shape[0] <= 110  # one or two lines of 7-24 px glyphs with margins
         grey = cv2.cvtColor(patch.astype(np.float32), cv2.COLOR_RGB2GRAY)
         assert grey.max() - grey.min() > 0.1
+
+
+def test_dihedral_turns_each_patch_into_one_of_the_eight_symmetries_uniformly():
+    patch = np.arange(2 * 3 * 1, dtype=np.float64).reshape(2, 3, 1)  # no symmetry of its own
+    rng = np.random.default_rng(0)
+    counts: dict[bytes, int] = {}
+    for _ in range(800):
+        turned = random_dihedral(patch, rng)
+        assert sorted(turned.ravel()) == sorted(patch.ravel())  # the same pixels, moved
+        key = turned.tobytes() + bytes(turned.shape)
+        counts[key] = counts.get(key, 0) + 1
+    assert len(counts) == 8
+    assert min(counts.values()) > 60  # ~100 each
+
+
+def test_dihedral_paste_changes_only_what_its_mask_covers():
+    clean = np.full((96, 128, 3), 90, np.uint8)
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        out, mask = paste_print_masked(clean, rng, dihedral=True)
+        changed = np.abs(out.astype(int) - clean).max(axis=2) > 0
+        assert changed.any() and (mask[changed] > 0).all()

@@ -93,7 +93,7 @@ def health_report(agent: "Agent") -> dict[str, Any]:
             "dropped_frames": camera.dropped, "latency_p50_ms": stats.percentile(50),
             "latency_p95_ms": stats.percentile(95), "enhancement": agent.enhance_enabled,
             "temporal_filter": agent.stream.filter is not None, "backend": d["backend"], "device": d["device"],
-            "precision": d["precision"], "steps": d["steps"], "samples_averaged": d["average"],
+            "precision": d["precision"], "steps": d["steps"], "samples_averaged": d["average"], "mirrored_views": d["mirror"],
             "model": d["model"], "model_version": d["model_version"], "cpu_percent": agent.cpu.read(),
             "memory_mb": rss_mb(), "temperature_c": temperature_c(), "load_1m": load_average(),
             "camera_reconnects": camera.reconnects, "camera_watchdog_restarts": camera.watchdog_restarts,

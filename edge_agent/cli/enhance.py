@@ -99,8 +99,11 @@ def summary(job: Job, src: Path, dst: Path, seconds: float) -> str:
 
 
 def averaged(described: dict) -> str:
-    """', mean of N samples' when each frame averages several sampler runs."""
-    return f", mean of {described['average']} samples" if described["average"] > 1 else ""
+    """', mean of N samples' when each frame averages several sampler runs ('(every second one
+    mirrored)' when the bundle mirrors)."""
+    if described["average"] <= 1:
+        return ""
+    return f", mean of {described['average']} samples" + (" (every second one mirrored)" if described["mirror"] else "")
 
 
 def _same_file(a: Path, b: Path) -> bool:

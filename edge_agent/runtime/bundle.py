@@ -40,7 +40,8 @@ MAX_AVERAGE = 8  # samples averaged per frame: each costs a full run of the samp
 @dataclass(frozen=True)
 class SamplerSpec:
     """The manifest's ``sampler``: noise levels per supported step count, default steps and seed, and
-    how many samples (seeds ``seed .. seed + average - 1``) one output frame is the mean of."""
+    how many samples (seeds ``seed .. seed + average - 1``) one output frame is the mean of; with
+    ``mirror`` every second of them runs on the left-right mirrored frame and is mirrored back."""
 
     name: str  # a key of edge_agent.runtime.sampler.SAMPLERS
     sigmas: dict[int, tuple[float, ...]]  # steps -> noise levels (ending in 0)
@@ -48,6 +49,7 @@ class SamplerSpec:
     default_seed: int
     seed_policy: str
     average: int = 1  # older bundles: one sample per frame
+    mirror: bool = False  # older bundles: every sample on the frame as it is
 
     @property
     def steps(self) -> list[int]:
@@ -104,6 +106,12 @@ def _require(cond: bool, root: Path, what: str) -> None:
         raise BundleError(f"model bundle {root}: {what}")
 
 
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"mirror must be true or false, not {value!r}")
+    return value
+
+
 def parse_manifest(root: Path, m: dict[str, Any]) -> Bundle:
     """Check a manifest's structure and settings without touching files (also used on update offers)."""
     _require(m.get("format") == FORMAT, root, f"manifest format {m.get('format')!r} is not supported; allowed: {FORMAT}")
@@ -113,7 +121,7 @@ def parse_manifest(root: Path, m: dict[str, Any]) -> Bundle:
     try:
         sampler = SamplerSpec(s["name"], {int(k): tuple(map(float, v)) for k, v in s["sigmas"].items()},
                               int(s["default_steps"]), int(s.get("default_seed", 0)), s.get("seed_policy", "fixed"),
-                              int(s.get("average", 1)))
+                              int(s.get("average", 1)), _flag(s.get("mirror", False)))
         io_spec = IOSpec(io["colour_order"], io["layout"], tuple(io["cond_range"]), tuple(io["data_range"]),
                          tuple(io["tile"]), int(io["tile_overlap"]), int(io["granularity"]))
         temporal = TemporalSpec.from_manifest(m.get("settings", {}).get("temporal"))

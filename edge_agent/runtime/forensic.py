@@ -38,11 +38,12 @@ def uncertainty_settings(enhancer: Enhancer) -> tuple[int, float]:
 
 def enhance_with_uncertainty(enhancer: Enhancer, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(enhanced uint8 RGB, uncertainty map uint8 RGB heat map). The enhanced
-    frame is the mean of the first ``average`` seeds' samples, identical to a
-    plain ``enhance``; the map is the spread of single samples (seeds
-    ``seed .. seed + samples - 1``), each run once for both."""
+    frame is the mean of the first ``average`` samples, identical to a
+    plain ``enhance``; the map is the spread of the first ``samples`` single
+    samples (the enhancer's views: seeds ``seed ..``, every second one
+    mirrored when the bundle says so), each run once for both."""
     samples, scale = uncertainty_settings(enhancer)
-    runs = list(enhancer.samples(rgb, range(enhancer.seed, enhancer.seed + max(samples, enhancer.average))))
+    runs = list(enhancer.samples(rgb, enhancer.views(enhancer.seed, max(samples, enhancer.average))))
     enhanced = keep_monochrome(rgb, running_mean(runs[:enhancer.average]))
     spread = np.stack([keep_monochrome(rgb, r) for r in runs[:samples]]).std(axis=0).mean(axis=-1)
     grey = np.clip(spread * scale * 255.0, 0, 255).astype(np.uint8)
@@ -66,10 +67,12 @@ class CustodyRecord:
     def write(self, path: Path) -> None:
         """Write the record atomically beside the outputs."""
         samples, scale = uncertainty_settings(self.enhancer)
+        views = self.enhancer.views(self.enhancer.seed, samples)
         bundle = self.enhancer.bundle
         record = {"model": {"name": bundle.name, "version": bundle.version, "version_code": bundle.version_code,
                             "manifest_sha256": sha256_file(bundle.root / MANIFEST)},
-                  "settings": {**self.enhancer.describe(), "uncertainty_seeds": list(range(self.enhancer.seed, self.enhancer.seed + samples)),
+                  "settings": {**self.enhancer.describe(), "uncertainty_seeds": [seed for seed, _ in views],
+                               "uncertainty_mirrored": [mirrored for _, mirrored in views],
                                "uncertainty_scale": scale},
                   "items": self.items}
         atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
