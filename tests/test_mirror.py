@@ -13,6 +13,7 @@ import pytest
 
 from calibration.gate import write_reference
 from conftest import night_image
+from edge_agent.cli.bundle import samples_per_frame
 from edge_agent.cli.enhance import averaged
 from edge_agent.errors import BundleError
 from edge_agent.runtime.bundle import load_bundle, write_manifest
@@ -104,3 +105,8 @@ def test_smoke_test_reproduces_a_mirrored_reference(mirrored):
 def test_the_summary_says_every_second_sample_is_mirrored(mirrored):
     assert averaged(fp32(mirrored).describe()) == ", mean of 2 samples (every second one mirrored)"
     assert averaged(fp32(mirrored, average=1).describe()) == ""
+
+
+def test_bundle_inspect_says_how_many_samples_and_whether_mirrored(mirrored, tiny_bundle):
+    assert samples_per_frame(load_bundle(mirrored).sampler) == "mean of 2 samples (every second one mirrored)"
+    assert samples_per_frame(load_bundle(tiny_bundle).sampler) == "1 sample per frame"
