@@ -11,7 +11,11 @@ A variant is ``STEPS:KIND``:
 * ``avgN``: the mean of N seeded samples (seeds s .. s+N-1), what a bundle's
   ``sampler.average`` does;
 * ``flip2``: one seeded sample averaged with the mirror image of a second
-  sample run on the mirrored frame (test-time augmentation).
+  sample run on the mirrored frame (test-time augmentation; a bundle's
+  ``sampler.mirror`` with ``average: 2``);
+* ``rot2``: the same with the second sample run on the frame turned by 180
+  degrees and turned back (text upside down: an orientation the replay
+  pool's flips and transposes never show the network).
 
 Each costs STEPS x N network calls per frame. Torch FP32 on the checkpoint's
 EMA weights, one thread; peers in the same run; print judges at --seeds seeds.
@@ -35,21 +39,21 @@ def variant(model, schedules: dict[int, list[float]], spec: str):
     steps_s, _, kind = spec.partition(":")
     steps = int(steps_s)
     sigmas = schedules.get(steps) or karras_sigmas(steps, ne.FEW_STEP_SIGMA_MIN, ne.SIGMA_MAX).tolist()
-    if not (kind in ("seeded", "zero", "flip2") or (kind.startswith("avg") and kind[3:].isdigit())):
-        raise SystemExit(f"error: variant {spec!r}: kind must be seeded, zero, avgN or flip2")
+    if not (kind in ("seeded", "zero", "flip2", "rot2") or (kind.startswith("avg") and kind[3:].isdigit())):
+        raise SystemExit(f"error: variant {spec!r}: kind must be seeded, zero, avgN, flip2 or rot2")
 
     denoise = ne.torch_denoiser(model)
 
-    def one(cond: np.ndarray, seed: int, mirrored: bool = False) -> np.ndarray:
-        c = np.ascontiguousarray(cond[..., ::-1]) if mirrored else cond
+    def one(cond: np.ndarray, seed: int, view: str = "") -> np.ndarray:
+        turn = {"": lambda a: a, "mirror": lambda a: a[..., ::-1], "rot180": lambda a: a[..., ::-1, ::-1]}[view]
+        c = np.ascontiguousarray(turn(cond))
         noise = np.zeros(c.shape, np.float32) if kind == "zero" else seeded_noise(seed, c.shape)
-        out = SAMPLERS["euler"](denoise, c, sigmas, noise)
-        return out[..., ::-1] if mirrored else out
+        return turn(SAMPLERS["euler"](denoise, c, sigmas, noise))  # each view is its own inverse
 
     def enhance(night: np.ndarray, seed: int) -> np.ndarray:
         cond = ne.night_cond(night)
-        if kind == "flip2":
-            out = 0.5 * (one(cond, seed) + one(cond, seed + 1, mirrored=True))
+        if kind in ("flip2", "rot2"):
+            out = 0.5 * (one(cond, seed) + one(cond, seed + 1, "mirror" if kind == "flip2" else "rot180"))
         elif kind.startswith("avg"):
             out = np.mean([one(cond, seed + i) for i in range(int(kind[3:]))], axis=0)
         else:

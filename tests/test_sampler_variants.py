@@ -23,7 +23,7 @@ class Formula(torch.nn.Module):
 NIGHT = (np.random.default_rng(1).random((40, 56, 3)) * 200 + 20).astype(np.uint8)
 
 
-@pytest.mark.parametrize("kind", ["seeded", "zero", "avg2", "flip2"])
+@pytest.mark.parametrize("kind", ["seeded", "zero", "avg2", "flip2", "rot2"])
 def test_each_kind(kind):
     out = variant(Formula(), SIGMAS, f"1:{kind}")(NIGHT, 0).astype(np.float64)
     clean = NIGHT.astype(np.float64)
@@ -35,8 +35,12 @@ def test_each_kind(kind):
         np.testing.assert_allclose(out, np.clip(clean + one, 0, 255), atol=0.51)
     elif kind == "avg2":
         np.testing.assert_allclose(out, np.clip(clean + (one + two) / 2, 0, 255), atol=1.01)
-    else:  # the second sample ran on the mirrored padded frame: its noise lies mirrored across the 64-px width
+    elif kind == "flip2":  # the second sample ran on the mirrored padded frame: its noise lies mirrored
         mirrored = seeded_noise(1, (1, 3, 64, 64))[0].transpose(1, 2, 0)[:40, ::-1][:, :56] * 255 / 8
+        inside = (clean + one > 8) & (clean + one < 247) & (clean + mirrored > 8) & (clean + mirrored < 247)
+        np.testing.assert_allclose(out[inside], (clean + (one + mirrored) / 2)[inside], atol=1.01)
+    else:  # rot2: the second sample ran on the padded frame turned by 180 degrees, its noise turned back
+        mirrored = seeded_noise(1, (1, 3, 64, 64))[0].transpose(1, 2, 0)[::-1, ::-1][:40, :56] * 255 / 8
         inside = (clean + one > 8) & (clean + one < 247) & (clean + mirrored > 8) & (clean + mirrored < 247)
         np.testing.assert_allclose(out[inside], (clean + (one + mirrored) / 2)[inside], atol=1.01)
 
