@@ -62,8 +62,13 @@ def student_method(scfg: DistillConfig, step: int) -> str:
     if not step:
         return ("EDM teacher sampled on the student's Euler schedules, not distilled yet "
                 "(the student architecture trained as the teacher), conv-only INT8")
+    loss = "EDM L2" + (" + gradient L1" if scfg.edge_weight else "")
+    if scfg.print_weight:
+        loss += f", print pixels weighed {1 + scfg.print_weight:g}x"
+    if scfg.print_dihedral:
+        loss += ", print in all 8 orientations"
     how = ("progressive distillation to the teacher's Heun substeps" if scfg.teacher_weight
-           else "trained on its own Euler schedules from the data (EDM L2 + gradient L1), from the teacher's weights")
+           else f"trained on its own Euler schedules from the data ({loss}), from the teacher's weights")
     anchor = (f", low frequencies (pooled {scfg.colour_anchor_pool}x) anchored to {scfg.colour_anchor}"
               if scfg.colour_anchor_weight else "")
     steps = "/".join(map(str, scfg.steps))
