@@ -13,8 +13,8 @@ import pytest
 
 from calibration.gate import write_reference
 from conftest import night_image
-from edge_agent.cli.bundle import samples_per_frame
 from edge_agent.cli.enhance import averaged
+from edge_agent.cli.options import samples_per_frame
 from edge_agent.errors import BundleError
 from edge_agent.runtime.bundle import load_bundle, write_manifest
 from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer
@@ -108,5 +108,6 @@ def test_the_summary_says_every_second_sample_is_mirrored(mirrored):
 
 
 def test_bundle_inspect_says_how_many_samples_and_whether_mirrored(mirrored, tiny_bundle):
-    assert samples_per_frame(load_bundle(mirrored).sampler) == "mean of 2 samples (every second one mirrored)"
-    assert samples_per_frame(load_bundle(tiny_bundle).sampler) == "1 sample per frame"
+    for bundle, phrase in ((mirrored, "mean of 2 samples (every second one mirrored)"), (tiny_bundle, "1 sample per frame")):
+        sampler = load_bundle(bundle).sampler
+        assert samples_per_frame(sampler.average, sampler.mirror) == phrase

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from ..errors import BundleError
-from ..runtime.bundle import SIGNATURE, SamplerSpec, load_bundle, pack_archive
+from ..runtime.bundle import SIGNATURE, load_bundle, pack_archive
 from ..updates.signing import generate_keypair, load_private_key, load_public_key, sign_bundle, verify_bundle_signature
+from .options import samples_per_frame
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,13 +60,6 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def samples_per_frame(sampler: SamplerSpec) -> str:
-    """'1 sample per frame', or 'mean of N samples' and whether every second one is mirrored."""
-    if sampler.average == 1:
-        return "1 sample per frame"
-    return f"mean of {sampler.average} samples" + (" (every second one mirrored)" if sampler.mirror else "")
-
-
 def _inspect(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.bundle)
     m = bundle.manifest
@@ -78,7 +72,7 @@ def _inspect(args: argparse.Namespace) -> int:
     print(f"{m['name']} {m['version']} (version code {m['version_code']}), {size / 1e6:.2f} MB, "
           f"{'signed by ' + signed_by if signed_by else 'unsigned'}")
     print(f"  sampler {m['sampler']['name']}, steps {bundle.sampler.steps} (default {bundle.sampler.default_steps}), "
-          f"seed {bundle.sampler.default_seed}, {samples_per_frame(bundle.sampler)}")
+          f"seed {bundle.sampler.default_seed}, {samples_per_frame(bundle.sampler.average, bundle.sampler.mirror)}")
     print(f"  io {bundle.io.colour_order} {bundle.io.layout}, tile {bundle.io.tile[1]}x{bundle.io.tile[0]}, "
           f"granularity {bundle.io.granularity}; precisions {', '.join(bundle.precisions)}")
     for rel, meta in sorted(m["files"].items()):

@@ -16,7 +16,7 @@ from ..media import (AtomicVideoWriter, TruncatedVideo, VideoReader, folder_imag
 from ..progress import Progress, track
 from ..runtime.enhancer import Enhancer, StreamEnhancer
 from ..runtime.forensic import CustodyRecord, enhance_with_uncertainty
-from .options import add_runtime_options, open_model
+from .options import add_runtime_options, open_model, samples_per_frame
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -99,11 +99,9 @@ def summary(job: Job, src: Path, dst: Path, seconds: float) -> str:
 
 
 def averaged(described: dict) -> str:
-    """', mean of N samples' when each frame averages several sampler runs ('(every second one
-    mirrored)' when the bundle mirrors)."""
-    if described["average"] <= 1:
-        return ""
-    return f", mean of {described['average']} samples" + (" (every second one mirrored)" if described["mirror"] else "")
+    """', mean of N samples' (and whether every second one is mirrored) when each frame averages
+    several sampler runs."""
+    return ", " + samples_per_frame(described["average"], described["mirror"]) if described["average"] > 1 else ""
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -54,6 +54,13 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def samples_per_frame(average: int, mirror: bool) -> str:
+    """'1 sample per frame', or 'mean of N samples' and whether every second one is mirrored."""
+    if average <= 1:
+        return "1 sample per frame"
+    return f"mean of {average} samples" + (" (every second one mirrored)" if mirror else "")
+
+
 def add_runtime_options(p: argparse.ArgumentParser) -> None:
     """The model and runtime flags every model-running command shares."""
     p.add_argument("--model", type=Path, default=None, help="model bundle folder or .tar (default: the installed model)")
