@@ -221,6 +221,15 @@ class Frames:
     vtest_total: int
 
 
+def print_backgrounds(full_idx: list[int], n: int) -> list[int]:
+    """The vtest frames print is pasted into: every 7th scored still from the 4th (fixed, so earlier
+    tables stay comparable; none of them a scored still in quick mode), then, for more than those 6,
+    frames midway between scored stills, spread over the clip. Why more: wrong reads are rare events
+    (tens over three seeds), so telling two models apart needs more plates than 6 scenes hold."""
+    midway = [(a + b) // 2 for a, b in zip(full_idx, full_idx[1:])]
+    return (full_idx[3::7] + midway[1::2] + midway[0::2])[:n]
+
+
 def load_frames(plan: Plan, data: Path, debs: Path, video: Path | None = None) -> Frames:
     """The scored frames; ``video`` replaces vtest.avi (tests use a synthetic clip)."""
     video = video or vtest_path(debs)
@@ -229,7 +238,7 @@ def load_frames(plan: Plan, data: Path, debs: Path, video: Path | None = None) -
     cap.release()
     still_idx = vtest_indices(total, plan.vtest)
     full_idx = vtest_indices(total, VTEST_FRAMES)
-    print_idx = full_idx[3::7][:plan.print_scenes]  # fixed backgrounds, none of them a scored still in quick mode
+    print_idx = print_backgrounds(full_idx, plan.print_scenes)
     clip_idx = list(range(plan.clip_frames))
     got = read_video_frames(video, sorted(set(still_idx + print_idx + clip_idx)))
     stills: dict[str, tuple[str, np.ndarray]] = {f"vtest_{i:04d}": ("real CCTV", got[i]) for i in still_idx}

@@ -116,3 +116,14 @@ def test_frame_sets_are_native_and_spread():
     full = vtest_indices(795, 42)
     assert len(full) == 42 and full[0] == 0 and full[-1] == 794 and len(set(full)) == 42
     assert set(vtest_indices(795, 6)) <= set(full)  # quick runs reuse the full run's cache
+
+
+def test_print_backgrounds_keep_the_first_six_and_add_frames_between_the_stills():
+    from export.native_eval import VTEST_FRAMES, print_backgrounds, vtest_indices
+
+    full = vtest_indices(795, VTEST_FRAMES)
+    assert print_backgrounds(full, 6) == full[3::7] and print_backgrounds(full, 4) == full[3::7][:4]
+    more = print_backgrounds(full, 24)
+    assert more[:6] == full[3::7] and len(set(more)) == 24
+    assert not set(more[6:]) & set(full)  # the added backgrounds are no scored still
+    assert max(more[6:]) - min(more[6:]) > 795 // 2  # spread over the clip, not its start
