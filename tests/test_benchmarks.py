@@ -65,3 +65,24 @@ def test_quick_run_refuses_to_overwrite_the_real_results():
 
     with pytest.raises(SystemExit, match="--quick needs --out"):
         run_all(["--quick"])
+
+
+def test_bundle_latency_measures_each_bundle_in_alternating_rounds_beside_the_peers(tiny_bundle, tmp_path):
+    from benchmarks.bundle_latency import main as bundle_latency
+
+    out = tmp_path / "lat"
+    assert bundle_latency(["--bundle", str(tiny_bundle), "--bundle", str(tiny_bundle), "--resolution", "96x64",
+                           "--frames", "2", "--rounds", "2", "--out", str(out)]) == 0
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert result["resolution"] == "96x64" and len(result["bundles"]) == 2
+    for row in result["bundles"]:
+        assert len(row["rounds_p50_ms"]) == 2 and row["p50_ms"] > 0 and row["model_mean_ms"] > 0
+    assert set(result["peers_ms"]) == {"gamma_wb_nlm", "clahe_nlm"}
+    assert "faster" in out.with_suffix(".md").read_text()
+
+
+def test_bundle_latency_refuses_a_bad_resolution(tiny_bundle, tmp_path, capsys):
+    from benchmarks.bundle_latency import main as bundle_latency
+
+    assert bundle_latency(["--bundle", str(tiny_bundle), "--resolution", "big", "--out", str(tmp_path / "x")]) == 2
+    assert "resolution 'big' is not WxH" in capsys.readouterr().err
