@@ -95,7 +95,7 @@ def summary(job: Job, src: Path, dst: Path, seconds: float) -> str:
     rate = job.frames / seconds if seconds > 0 else 0.0
     return (f"enhanced {job.frames} frame{'s' if job.frames != 1 else ''} of {src} -> {dst} in {seconds:.1f} s "
             f"({rate:.2f} frames/s; {d['model']} {d['model_version']}, {d['backend']} {d['device']} "
-            f"{d['precision']}, {d['steps']} steps{averaged(d)})")
+            f"{d['precision']}, {d['steps']} step{'s' if d['steps'] != 1 else ''}{averaged(d)})")
 
 
 def averaged(described: dict) -> str:
