@@ -67,6 +67,8 @@ def student_method(scfg: DistillConfig, step: int) -> str:
         loss += f", print pixels weighed {1 + scfg.print_weight:g}x"
     if scfg.print_dihedral:
         loss += ", print in all 8 orientations"
+    if scfg.pair_weight:
+        loss += ", matched to the teacher's mirrored pair"
     how = ("progressive distillation to the teacher's Heun substeps" if scfg.teacher_weight
            else f"trained on its own Euler schedules from the data ({loss}), from the teacher's weights")
     anchor = (f", low frequencies (pooled {scfg.colour_anchor_pool}x) anchored to {scfg.colour_anchor}"

@@ -253,3 +253,31 @@ def test_the_manifest_says_how_the_student_was_made():
     assert "gradient L1" not in own
     v8 = student_method(DistillConfig(teacher_weight=0.0, edge_weight=0.5, print_weight=4.0, print_dihedral=True), 10)
     assert "EDM L2 + gradient L1, print pixels weighed 5x, print in all 8 orientations" in v8
+
+
+def test_mirrored_pair_target_undoes_its_mirror_and_averages_two_noises():
+    from export.distill import mirrored_pair
+
+    cond = torch.rand(2, 3, 8, 12)
+    x0 = cond * 2 - 1
+    sigma = torch.full((2,), 40.0)
+    x = x0 + torch.randn_like(x0) * 40
+    copy_cond = lambda x, s, c: 2 * c - 1  # noqa: E731 - ignores its noise: the pair must give it back unmirrored
+    torch.testing.assert_close(mirrored_pair(copy_cond, x0, x, sigma, cond), x0)
+    keep_noise = lambda x, s, c: x  # noqa: E731 - the pair of two noisy inputs: x0 plus half of each noise
+    torch.manual_seed(0)
+    pair = mirrored_pair(keep_noise, x0, x, sigma, cond)
+    torch.manual_seed(0)
+    other = x0 + torch.randn_like(x0) * 40
+    torch.testing.assert_close(pair, (x + other) / 2)
+
+
+def test_distillation_with_the_mirrored_pair_term(dataset, tmp_path):
+    cfg = TrainConfig(data=str(dataset), out=str(tmp_path / "t"), net=TINY_NET, iterations=1, batch=2, crop=64,
+                      lr_warmup=1, threads=1)
+    teacher = train(cfg, quiet=True)
+    dcfg = DistillConfig(data=str(dataset), teacher=str(teacher), out=str(tmp_path / "s"), steps=(1,), iterations=2,
+                         batch=2, crop=64, teacher_weight=0.0, pair_weight=1.0, threads=1)
+    student = torch.load(distill(dcfg), weights_only=False)
+    assert student["step"] == 2 and student["config"]["pair_weight"] == 1.0
+    assert all(torch.isfinite(v).all() for v in student["ema"].values() if v.is_floating_point())
