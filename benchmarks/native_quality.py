@@ -175,7 +175,8 @@ def markdown(r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Native-resolution quality table: peers, models, task judges, video.")
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="the shipped bundle (default: the installed one)")
-    ap.add_argument("--bundle", action="append", default=[], help="another bundle, PATH[:STEPS] (repeatable)")
+    ap.add_argument("--bundle", action="append", default=[],
+                    help="another bundle, PATH[:STEPS[:PRECISION]] (int8 or fp32; default its steps, int8; repeatable)")
     ap.add_argument("--checkpoint", action="append", default=[],
                     help="a torch checkpoint, PATH[:N,M] Euler step counts (default 2; repeatable)")
     ap.add_argument("--data", type=Path, default=Path("data"), help="dataset from python -m export.sources")
@@ -211,8 +212,13 @@ def main(argv: list[str] | None = None) -> int:
     plan.bm3d = not args.no_bm3d
     candidates = [bundle_candidate(args.model, None, plan, label=None)] if args.model else []
     for spec in args.bundle:
-        path, _, steps = spec.partition(":")
-        candidates.append(bundle_candidate(Path(path), int(steps) if steps else None, plan, label=path))
+        path, _, rest = spec.partition(":")
+        steps, _, precision = rest.partition(":")
+        if precision not in ("", "int8", "fp32"):
+            print(f"error: --bundle {spec}: precision {precision!r}; allowed: int8, fp32", file=sys.stderr)
+            return 2
+        candidates.append(bundle_candidate(Path(path), int(steps) if steps else None, plan, label=path,
+                                           precision=precision or "int8"))
     for spec in args.checkpoint:
         candidates += checkpoint_candidates(spec, plan)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731

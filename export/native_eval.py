@@ -293,13 +293,14 @@ def extra_seeds(own: int, n: int) -> list[int]:
     return [own] + [own + 1000 * k for k in range(1, n)]
 
 
-def bundle_candidate(path: Path, steps: int | None, plan: Plan, label: str | None = None) -> Candidate:
+def bundle_candidate(path: Path, steps: int | None, plan: Plan, label: str | None = None,
+                     precision: str = "int8") -> Candidate:
     bundle = load_bundle(path)
-    enhancer = Enhancer(bundle, EnhanceSettings(backend="openvino", precision="int8", steps=steps))
+    enhancer = Enhancer(bundle, EnhanceSettings(backend="openvino", precision=precision, steps=steps))
     name = label or f"{bundle.name} {bundle.version}"
     mean = f", mean of {enhancer.average} samples" if enhancer.average > 1 else ""
     mean += " (mirrored pair)" if enhancer.average > 1 and enhancer.mirror else ""
-    return Candidate(f"{name} (OpenVINO INT8, {enhancer.steps}-step{mean})", "model",
+    return Candidate(f"{name} (OpenVINO {precision.upper()}, {enhancer.steps}-step{mean})", "model",
                      lambda night, seed: enhancer.enhance(night, seed), extra_seeds(enhancer.seed, plan.seeds),
                      stream=lambda: StreamEnhancer(enhancer))
 

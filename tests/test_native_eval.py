@@ -49,7 +49,8 @@ def test_native_table_end_to_end_on_a_tiny_set(tiny_bundle, tiny_checkpoint, tmp
     video = clip(tmp_path / "cam.avi")
     out = tmp_path / "results" / "native_quality"
     cache = tmp_path / "cache"
-    args = ["--model", str(tiny_bundle), "--checkpoint", f"{tiny_checkpoint}:1,2", "--video", str(video),
+    args = ["--model", str(tiny_bundle), "--bundle", f"{tiny_bundle}::fp32", "--checkpoint", f"{tiny_checkpoint}:1,2",
+            "--video", str(video),
             "--data", str(tmp_path / "no-data"), "--cache-dir", str(cache), "--vtest", "2", "--photos", "0",
             "--hd", "0", "--print-scenes", "1", "--clip-frames", "3", "--seeds", "2", "--no-bm3d",
             "--conditions", "street_sodium", "very_dark", "--video-conditions", "street_sodium", "--out", str(out)]
@@ -58,7 +59,8 @@ def test_native_table_end_to_end_on_a_tiny_set(tiny_bundle, tiny_checkpoint, tmp
     table = out.with_suffix(".md").read_text()
     names = list(result["enhancers"])
     assert names[:3] == ["identity (night input)", "CLAHE + NLM", "gamma + grey-world + NLM"]
-    assert any(n.startswith("tiny-test") for n in names)
+    assert any(n.startswith("tiny-test") and "(OpenVINO INT8" in n for n in names)
+    assert any(n.startswith(str(tiny_bundle)) and "(OpenVINO FP32" in n for n in names)  # --bundle PATH::fp32
     assert any("euler-1 (torch)" in n for n in names) and any("euler-2 (torch)" in n for n in names)
     for name, e in result["enhancers"].items():
         assert e["stills"]["real CCTV"]["pairs"] == 4  # 2 frames x 2 conditions, at 640x480
@@ -127,3 +129,8 @@ def test_print_backgrounds_keep_the_first_six_and_add_frames_between_the_stills(
     assert more[:6] == full[3::7] and len(set(more)) == 24
     assert not set(more[6:]) & set(full)  # the added backgrounds are no scored still
     assert max(more[6:]) - min(more[6:]) > 795 // 2  # spread over the clip, not its start
+
+
+def test_a_bundle_with_an_unknown_precision_is_refused(tiny_bundle, tmp_path, capsys):
+    assert native_quality(["--bundle", f"{tiny_bundle}:1:fp16", "--out", str(tmp_path / "x")]) == 2
+    assert "precision 'fp16'; allowed: int8, fp32" in capsys.readouterr().err
