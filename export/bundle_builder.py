@@ -84,6 +84,7 @@ def build_bundle(model: Denoiser, out: Path, spec: BundleSpec, calibration_frame
                         "default_steps": spec.default_steps, "default_seed": spec.default_seed,
                         "seed_policy": "fixed: noise depends only on (seed, frame size); one seed per stream",
                         "average": spec.average, "mirror": spec.mirror},
+            "requires": [f for f, used in (("average", spec.average > 1), ("mirror", spec.mirror)) if used],
             "io": {"colour_order": "RGB", "layout": "NCHW", "cond_range": [0.0, 1.0], "data_range": [-1.0, 1.0],
                    "tile": list(spec.tile), "tile_overlap": spec.tile_overlap, "granularity": model.granularity,
                    "inputs": {"x": "noisy image, data range", "sigma": "noise level per batch item",

@@ -111,3 +111,13 @@ def test_bundle_inspect_says_how_many_samples_and_whether_mirrored(mirrored, tin
     for bundle, phrase in ((mirrored, "mean of 2 samples (every second one mirrored)"), (tiny_bundle, "1 sample per frame")):
         sampler = load_bundle(bundle).sampler
         assert samples_per_frame(sampler.average, sampler.mirror) == phrase
+
+
+@pytest.mark.parametrize("bad", ["mirror", [1], {"mirror": True}])
+def test_a_malformed_requires_is_refused(tiny_bundle, tmp_path, bad):
+    out = Path(shutil.copytree(tiny_bundle, tmp_path / "b"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["requires"] = bad
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="requires must be a list of runtime feature names"):
+        load_bundle(out)

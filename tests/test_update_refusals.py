@@ -183,6 +183,14 @@ def test_failed_smoke_test(tmp_path, keys):
     refused(tmp_path, keys, url_offer(bundle, [keys["fleet"][0]])[0], "smoke test failed")
 
 
+def test_a_bundle_that_needs_a_newer_runtime(tmp_path, keys, monkeypatch):
+    bundle = new_version(tmp_path / "b", keys["fleet"][0], 5, lambda root, m: m.update(requires=["average", "mirror"]))
+    args = url_offer(bundle, [keys["fleet"][0]])[0]  # packed by a fleet manager's current tools
+    monkeypatch.setattr("edge_agent.runtime.bundle.RUNTIME_FEATURES", ("average",))  # a box one release behind
+    refused(tmp_path, keys, args, "needs runtime features this edge-agent lacks: mirror; allowed: average "
+                                  "(update edge-agent first)")
+
+
 def test_http_is_refused_by_default(tmp_path, keys, v4):
     args = url_offer(v4, [keys["fleet"][0]], url="http://127.0.0.1:9/model.tar")[0]
     refused(tmp_path, keys, args, "URL scheme 'http' is not allowed")

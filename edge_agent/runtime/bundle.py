@@ -35,6 +35,10 @@ FORMAT = 1
 PRECISIONS = ("fp32", "int8")
 MODEL_FORMATS = ("onnx", "openvino")
 MAX_AVERAGE = 8  # samples averaged per frame: each costs a full run of the sampler
+# What this runtime runs beyond format 1's core. A bundle lists in ``requires`` the features it needs,
+# so a runtime without one refuses it by name (before a download finishes or a model compiles) instead
+# of running it differently; runtimes older than this list ignore the key (their smoke test is the guard)
+RUNTIME_FEATURES = ("average", "mirror")
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,12 @@ def parse_manifest(root: Path, m: dict[str, Any]) -> Bundle:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BundleError(f"model bundle {root}: malformed sampler/io/settings section ({exc})") from None
     _require(sampler.default_steps in sampler.sigmas, root, "default_steps is not among the supported steps")
+    requires = m.get("requires", [])
+    _require(isinstance(requires, list) and all(isinstance(f, str) for f in requires), root,
+             "requires must be a list of runtime feature names")
+    missing = sorted(set(requires) - set(RUNTIME_FEATURES))
+    _require(not missing, root, f"needs runtime features this edge-agent lacks: {', '.join(missing)}; "
+             f"allowed: {', '.join(RUNTIME_FEATURES)} (update edge-agent first)")
     _require(1 <= sampler.average <= MAX_AVERAGE, root, f"sampler average {sampler.average} is not allowed; "
              f"allowed: 1 to {MAX_AVERAGE} samples per frame")
     _require(io_spec.colour_order == "RGB" and io_spec.layout == "NCHW", root, "io spec must be RGB, NCHW")
