@@ -184,10 +184,12 @@ def test_failed_smoke_test(tmp_path, keys):
 
 
 def test_a_bundle_that_needs_a_newer_runtime(tmp_path, keys, monkeypatch):
-    bundle = new_version(tmp_path / "b", keys["fleet"][0], 5, lambda root, m: m.update(requires=["average", "mirror"]))
-    args = url_offer(bundle, [keys["fleet"][0]])[0]  # packed by a fleet manager's current tools
-    monkeypatch.setattr("edge_agent.runtime.bundle.RUNTIME_FEATURES", ("average",))  # a box one release behind
-    refused(tmp_path, keys, args, "needs runtime features this edge-agent lacks: mirror; allowed: average "
+    bundle = new_version(tmp_path / "b", keys["fleet"][0], 5, lambda root, m: m.update(requires=["mirror", "teleport"]))
+    # packed by a fleet manager's newer tools, which know a feature this box's runtime does not
+    monkeypatch.setattr("edge_agent.runtime.bundle.RUNTIME_FEATURES", ("average", "mirror", "teleport"))
+    args = url_offer(bundle, [keys["fleet"][0]])[0]
+    monkeypatch.undo()
+    refused(tmp_path, keys, args, "needs runtime features this edge-agent lacks: teleport; allowed: average, mirror "
                                   "(update edge-agent first)")
 
 
