@@ -109,9 +109,10 @@ def markdown(r: dict) -> str:
               "baseline). Read / miss / wrong and the read rates by glyph height are at each setting's own sampler seed; the "
               "last column adds up the wrong reads over every seed listed. "
               f"On the clean frames the readers get QR {_counts(ref['qr'])}, text {_counts(ref['text'])}.", "",
-              "| enhancer | people recall | false detections / frame | QR read / miss / wrong | text read / miss / wrong "
+              "| enhancer | people recall | false detections / frame | people recall, 2x zoom | false / frame, 2x zoom "
+              "| QR read / miss / wrong | text read / miss / wrong "
               "| text read at 8-9.5 px | 11-12.5 px | 14-16 px | wrong reads at all seeds (seeds) |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, e in enh.items():
         s, p, allp = e["stills"]["real CCTV"], e["print_own_seed"], e["print"]
         by_h = p["text_by_height"]
@@ -122,6 +123,7 @@ def markdown(r: dict) -> str:
             return f"{sum(c['read'] for c in cs) / n:.2f}" if n else "–"
         sub_note = " (subset)" if e["subset_only"] else ""
         lines.append(f"| {name}{sub_note} | {_f(s and s.get('people_recall'))} | {_f(s and s.get('false_per_frame'))} | "
+                     f"{_f(s and s.get('people_recall_zoom'))} | {_f(s and s.get('false_per_frame_zoom'))} | "
                      f"{_counts(p['qr'])} | {_counts(p['text'])} | {band(8, 9.5)} | {band(11, 12.5)} | {band(14, 16)} | "
                      f"{allp['qr']['wrong'] + allp['text']['wrong']} "
                      f"({', '.join(map(str, e['seeds'])) if e['kind'] == 'model' else 'deterministic'}) |")

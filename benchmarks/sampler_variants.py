@@ -66,6 +66,8 @@ def variant(model, schedules: dict[int, list[float]], spec: str):
 def summary_line(name: str, entry: dict) -> str:
     def f(a: dict) -> str:
         people = f" people {a['people_recall']:.2f} false {a['false_per_frame']:.2f}" if "people_recall" in a else ""
+        if "people_recall_zoom" in a:
+            people += f" (2x zoom {a['people_recall_zoom']:.2f} false {a['false_per_frame_zoom']:.2f})"
         return f"{a['psnr']:.2f} dB / {a['ssim']:.3f}{people}"
 
     st, p = entry["stills"], entry["print"]

@@ -81,6 +81,11 @@ class DistillConfig:
     # the same noise level (mirrored_pair below). Why: 0.4.0 spends two calls per frame on that pair; a
     # student that gives it in one call halves the latency, or frees the budget for a wider network
     pair_weight: float = 0.0
+    # width of a full-resolution refinement stage grown onto the starting weights (network.FullResRefine;
+    # it starts as the identity, so the student starts as the network it grows from; 0: the same network).
+    # Why: the unshuffle-2 stem carries each 2x2 block in a few features; 8-11 px glyphs come out softer
+    # than the night input holds them at dusk (benchmarks/results/session12)
+    refine: int = 0
     replay_pool: int = 0
     replay_fresh: int = 2
     threads: int = 0
@@ -132,6 +137,22 @@ def frozen(ckpt: dict) -> Denoiser:
     return net.eval().requires_grad_(False).to(memory_format=torch.channels_last)
 
 
+def grown_student(teacher: Denoiser, refine: int) -> tuple[Denoiser, NetConfig]:
+    """A trainable copy of ``teacher``, with a full-resolution refinement stage of width ``refine`` added
+    (identity at the start) when the teacher has none."""
+    cfg = teacher.net.cfg
+    if not refine or refine == cfg.refine:
+        return copy.deepcopy(teacher).train().requires_grad_(True), cfg
+    if cfg.refine:
+        raise SystemExit(f"error: refine {refine}: the starting network already has a refinement stage of width "
+                         f"{cfg.refine}; allowed: 0 or {cfg.refine}")
+    net_cfg = NetConfig(**{**cfg.to_dict(), "refine": refine})
+    student = Denoiser(net_cfg).to(memory_format=torch.channels_last)
+    missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("net.refine.") for k in missing), (missing, unexpected)
+    return student.train(), net_cfg
+
+
 def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     for font in cfg.print_fonts:
         if not Path(font).is_file():
@@ -140,13 +161,12 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = torch.load(cfg.teacher, map_location="cpu", weights_only=False)
-    net_cfg = NetConfig(**ckpt["net"])
     teacher = frozen(ckpt)
     anchor = None
     if cfg.colour_anchor_weight:
         anchor = frozen(torch.load(cfg.colour_anchor, map_location="cpu", weights_only=False))
-    student = copy.deepcopy(teacher).train().requires_grad_(True)
-    ema = copy.deepcopy(teacher)
+    student, net_cfg = grown_student(teacher, cfg.refine)
+    ema = copy.deepcopy(student).eval().requires_grad_(False)
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr)
     step, history = 0, []
     # the weights the student started from; kept across resumes, since the teacher's file may have

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
 
 from export.camera_model import CONDITIONS, degrade
@@ -95,3 +96,28 @@ def test_hog_people_detector_runs_in_opencv4_and_is_repeatable():
         assert det.version.startswith("4.")
         a, b = det.detect(frame), det.detect(frame)
     assert a == b and set(a) == {"boxes", "scores"}
+
+
+def figures(h: int = 240, w: int = 320) -> np.ndarray:
+    """Two dark 70 px tall walking figures on a grey ground: shorter than HOG's 128 px window."""
+    img = np.full((h, w, 3), 170, np.uint8)
+    ink = (40, 40, 40)
+    for cx, top in ((80, 70), (200, 70)):
+        cv2.circle(img, (cx, top + 6), 6, ink, -1)
+        cv2.rectangle(img, (cx - 8, top + 12), (cx + 8, top + 40), ink, -1)
+        for dx0, dx1, y0, y1, t in ((-8, -12, 14, 38, 4), (8, 12, 14, 38, 4), (-4, -7, 40, 70, 5), (4, 7, 40, 70, 5)):
+            cv2.line(img, (cx + dx0, top + y0), (cx + dx1, top + y1), ink, t)
+    return img
+
+
+def test_zoomed_people_reading_finds_people_shorter_than_the_window_in_frame_pixels():
+    frame = figures()
+    big = cv2.resize(cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB), None, fx=2, fy=2,
+                     interpolation=cv2.INTER_CUBIC)
+    with PeopleDetector() as det:
+        native, zoomed, direct = det.detect(frame), det.detect(frame, 2), det.detect(big)
+    assert native["boxes"] == []  # 70 px figures: below the 128 px window
+    assert len(zoomed["boxes"]) == 2 and zoomed["scores"] == direct["scores"]
+    assert zoomed["boxes"] == [[int(round(v / 2)) for v in box] for box in direct["boxes"]]
+    for x, y, w, h in zoomed["boxes"]:  # each around one figure, in the frame's own pixels
+        assert 90 <= h <= 120 and y < 70 < y + h and (x < 80 < x + w or x < 200 < x + w)

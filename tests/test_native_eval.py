@@ -64,6 +64,7 @@ def test_native_table_end_to_end_on_a_tiny_set(tiny_bundle, tiny_checkpoint, tmp
     assert any("euler-1 (torch)" in n for n in names) and any("euler-2 (torch)" in n for n in names)
     for name, e in result["enhancers"].items():
         assert e["stills"]["real CCTV"]["pairs"] == 4  # 2 frames x 2 conditions, at 640x480
+        assert e["stills"]["real CCTV"]["false_per_frame_zoom"] >= 0 and "people_recall_zoom" in e["stills"]["real CCTV"]
         assert e["stills"]["photos + 1280x720"] is None
         assert {r["condition"] for r in e["rows"]} == {"street_sodium", "very_dark"}
         per_seed = 9 * 2  # 9 targets x 2 conditions
@@ -77,7 +78,8 @@ def test_native_table_end_to_end_on_a_tiny_set(tiny_bundle, tiny_checkpoint, tmp
     assert video_rows["clean clip"]["flicker"] < 1.0
     assert any(n.endswith("+ temporal filter") for n in video_rows)
     assert result["meta"]["sets"]["real CCTV"] == {"frames": 2, "sizes": ["640x480"]}
-    for header in ("real CCTV PSNR", "GT-mean", "Task judges", "people recall", "Video", "Per night condition"):
+    for header in ("real CCTV PSNR", "GT-mean", "Task judges", "people recall", "people recall, 2x zoom", "Video",
+                   "Per night condition"):
         assert header in table
     # the peers' outputs are on disk by input hash, with their time
     assert len(list((cache / "peers" / "CLAHE + NLM").glob("*.png"))) >= 4
