@@ -86,6 +86,10 @@ class DistillConfig:
     # Why: the unshuffle-2 stem carries each 2x2 block in a few features; 8-11 px glyphs come out softer
     # than the night input holds them at dusk (benchmarks/results/session12)
     refine: int = 0
+    refine_sees_noise: bool = True  # network.NetConfig.refine_sees_noise for a grown stage
+    # the grown stage's learning rate, as a multiple of lr. Why: its output starts at zero and at the
+    # trained network's lr it moved 0.5 of 255 levels in 4,250 iterations (v10, session 12)
+    refine_lr_scale: float = 1.0
     replay_pool: int = 0
     replay_fresh: int = 2
     threads: int = 0
@@ -137,7 +141,7 @@ def frozen(ckpt: dict) -> Denoiser:
     return net.eval().requires_grad_(False).to(memory_format=torch.channels_last)
 
 
-def grown_student(teacher: Denoiser, refine: int) -> tuple[Denoiser, NetConfig]:
+def grown_student(teacher: Denoiser, refine: int, sees_noise: bool = True) -> tuple[Denoiser, NetConfig]:
     """A trainable copy of ``teacher``, with a full-resolution refinement stage of width ``refine`` added
     (identity at the start) when the teacher has none."""
     cfg = teacher.net.cfg
@@ -146,7 +150,7 @@ def grown_student(teacher: Denoiser, refine: int) -> tuple[Denoiser, NetConfig]:
     if cfg.refine:
         raise SystemExit(f"error: refine {refine}: the starting network already has a refinement stage of width "
                          f"{cfg.refine}; allowed: 0 or {cfg.refine}")
-    net_cfg = NetConfig(**{**cfg.to_dict(), "refine": refine})
+    net_cfg = NetConfig(**{**cfg.to_dict(), "refine": refine, "refine_sees_noise": sees_noise})
     student = Denoiser(net_cfg).to(memory_format=torch.channels_last)
     missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
     assert not unexpected and all(k.startswith("net.refine.") for k in missing), (missing, unexpected)
@@ -165,9 +169,12 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     anchor = None
     if cfg.colour_anchor_weight:
         anchor = frozen(torch.load(cfg.colour_anchor, map_location="cpu", weights_only=False))
-    student, net_cfg = grown_student(teacher, cfg.refine)
+    student, net_cfg = grown_student(teacher, cfg.refine, cfg.refine_sees_noise)
     ema = copy.deepcopy(student).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr)
+    grown = [p for n, p in student.named_parameters() if n.startswith("net.refine.")]
+    trained = [p for n, p in student.named_parameters() if not n.startswith("net.refine.")]
+    groups = [{"params": trained}] + ([{"params": grown, "lr": cfg.lr * cfg.refine_lr_scale}] if grown else [])
+    opt = torch.optim.AdamW(groups, lr=cfg.lr)  # one group when nothing grew: older checkpoints resume
     step, history = 0, []
     # the weights the student started from; kept across resumes, since the teacher's file may have
     # trained on since (v5 and v7 start from a student that keeps training)

@@ -39,6 +39,10 @@ class NetConfig:
     blocks: list[int] = field(default_factory=lambda: [2, 2, 2])
     emb_dim: int = 64
     refine: int = 0  # channels of a full-resolution refinement stage after the U-Net (0: none)
+    # whether that stage also sees the noisy input x. A one-step student starts from pure noise at
+    # sigma 40, where x holds nothing of the frame: its stage should see the coarse output and the
+    # night frame only, or its small receptive field passes the sampler's noise straight to the output
+    refine_sees_noise: bool = True
     global_branch: int = 0  # width of the whole-frame branch (exposure, cast, noise level; 0: none)
     exposure_norm: bool = False  # also feed the night frame gained to a fixed mean brightness
 
@@ -86,9 +90,10 @@ class FullResRefine(nn.Module):
     The last convolution starts at zero, so the stage starts as the identity
     and a trained coarse network can be grown into it (``init_from``)."""
 
-    def __init__(self, channels: int, emb_dim: int) -> None:
+    def __init__(self, channels: int, emb_dim: int, sees_noise: bool = True) -> None:
         super().__init__()
-        self.conv_in = nn.Conv2d(9, channels, 3, padding=1)
+        self.sees_noise = sees_noise
+        self.conv_in = nn.Conv2d(9 if sees_noise else 6, channels, 3, padding=1)
         self.film = nn.Linear(emb_dim, 2 * channels)
         self.conv_mid = nn.Conv2d(channels, channels, 3, padding=1)
         self.conv_out = nn.Conv2d(channels, 3, 3, padding=1)
@@ -97,7 +102,7 @@ class FullResRefine(nn.Module):
 
     def forward(self, coarse: torch.Tensor, x_in: torch.Tensor, cond: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         scale, shift = self.film(emb)[:, :, None, None].chunk(2, dim=1)
-        h = F.silu(self.conv_in(torch.cat([coarse, x_in, cond], dim=1)))
+        h = F.silu(self.conv_in(torch.cat([coarse, x_in, cond] if self.sees_noise else [coarse, cond], dim=1)))
         h = F.silu(self.conv_mid(h * (1 + scale) + shift))
         return coarse + self.conv_out(h)
 
@@ -186,7 +191,7 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(ch[0], 3 * f * f, 3, padding=1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
-        self.refine = FullResRefine(cfg.refine, cfg.emb_dim) if cfg.refine else None
+        self.refine = FullResRefine(cfg.refine, cfg.emb_dim, cfg.refine_sees_noise) if cfg.refine else None
 
     def forward(self, x_in: torch.Tensor, cond: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
         emb = self.embed(c_noise)

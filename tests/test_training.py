@@ -283,27 +283,31 @@ def test_distillation_with_the_mirrored_pair_term(dataset, tmp_path):
     assert all(torch.isfinite(v).all() for v in student["ema"].values() if v.is_floating_point())
 
 
-def test_student_grows_a_full_resolution_stage_and_starts_as_its_teacher(dataset, tmp_path):
+@pytest.mark.parametrize("sees_noise", [True, False])
+def test_student_grows_a_full_resolution_stage_and_starts_as_its_teacher(dataset, tmp_path, sees_noise):
     """``refine``: the student is the starting network plus an identity-initialised full-resolution
-    stage; it trains on from there, its checkpoint records the grown network, and it resumes."""
+    stage (seeing the noisy input or not); it trains on from there at its own learning rate, its
+    checkpoint records the grown network, and it resumes."""
     from export.distill import frozen, grown_student
 
     cfg = TrainConfig(data=str(dataset), out=str(tmp_path / "t"), net=TINY_NET, iterations=1, batch=2, crop=64,
                       lr_warmup=1, threads=1)
     teacher_path = train(cfg, quiet=True)
     teacher = frozen(torch.load(teacher_path, weights_only=False))
-    student, net_cfg = grown_student(teacher, 4)
+    student, net_cfg = grown_student(teacher, 4, sees_noise)
     assert net_cfg.refine == 4 and teacher.net.cfg.refine == 0
+    assert student.net.refine.conv_in.in_channels == (9 if sees_noise else 6)
     x, cond, sigma = torch.randn(1, 3, 32, 32), torch.rand(1, 3, 32, 32), torch.tensor([40.0])
     with torch.no_grad():
         torch.testing.assert_close(student(x, sigma, cond), teacher(x, sigma, cond))
     dcfg = DistillConfig(data=str(dataset), teacher=str(teacher_path), out=str(tmp_path / "s"), steps=(1,),
-                         iterations=2, batch=2, crop=64, teacher_weight=0.0, pair_weight=1.0, refine=4, threads=1)
+                         iterations=2, batch=2, crop=64, teacher_weight=0.0, pair_weight=1.0, refine=4,
+                         refine_sees_noise=sees_noise, refine_lr_scale=10.0, threads=1)
     state = torch.load(distill(dcfg), weights_only=False)
-    assert state["net"]["refine"] == 4 and any(k.startswith("net.refine.conv_out") for k in state["ema"])
+    assert state["net"]["refine"] == 4 and state["net"]["refine_sees_noise"] == sees_noise
     assert state["ema"]["net.refine.conv_out.weight"].abs().sum() > 0  # the stage trained
+    assert [g["lr"] for g in state["optimizer"]["param_groups"]] == [dcfg.lr, dcfg.lr * 10]
     dcfg.iterations = 3
     assert torch.load(distill(dcfg), weights_only=False)["step"] == 3  # resumes into the grown network
-    grown_again = frozen(state)
     with pytest.raises(SystemExit, match="already has a refinement stage"):
-        grown_student(grown_again, 8)
+        grown_student(frozen(state), 8)
