@@ -36,7 +36,7 @@ from edge_agent.runtime.sampler import karras_sigmas
 
 from .dataset import NightPairs, ReplayBatches, load_split
 from .network import Denoiser, NetConfig, loss_weight
-from .train import describe_hardware, gradient_l1, optimise, run_steps, save_checkpoint, use_bf16
+from .train import describe_hardware, gradient_l1, load_into_grown, optimise, run_steps, save_checkpoint, use_bf16
 
 
 @dataclass
@@ -152,8 +152,7 @@ def grown_student(teacher: Denoiser, refine: int, sees_noise: bool = True) -> tu
                          f"{cfg.refine}; allowed: 0 or {cfg.refine}")
     net_cfg = NetConfig(**{**cfg.to_dict(), "refine": refine, "refine_sees_noise": sees_noise})
     student = Denoiser(net_cfg).to(memory_format=torch.channels_last)
-    missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
-    assert not unexpected and all(k.startswith("net.refine.") for k in missing), (missing, unexpected)
+    load_into_grown(student, teacher.state_dict())
     return student.train(), net_cfg
 
 

@@ -477,13 +477,11 @@ def summarise_stills(rows: list[dict], conditions: tuple[str, ...]) -> dict:
         a = {k: _mean(r[k] for r in rs) for k in METRICS}
         a["pairs"] = len(rs)
         if any("reference" in r for r in rs):
-            ref, hits, false = (sum(r.get(k, 0) for r in rs) for k in ("reference", "hits", "false"))
             frames = sum(1 for r in rs if "reference" in r)
-            a["people_recall"] = hits / ref if ref else float("nan")
-            a["false_per_frame"] = false / frames
-            ref, hits, false = (sum(r.get(f"{k}_zoom", 0) for r in rs) for k in ("reference", "hits", "false"))
-            a["people_recall_zoom"] = hits / ref if ref else float("nan")
-            a["false_per_frame_zoom"] = false / frames
+            for suffix in ("", "_zoom"):  # the frame's own scale, then PEOPLE_ZOOM
+                ref, hits, false = (sum(r.get(k + suffix, 0) for r in rs) for k in ("reference", "hits", "false"))
+                a["people_recall" + suffix] = hits / ref if ref else float("nan")
+                a["false_per_frame" + suffix] = false / frames
         return a
 
     groups = {"all": rows, "real CCTV": [r for r in rows if r["set"] == "real CCTV"],

@@ -206,6 +206,12 @@ def learning_rate(cfg: TrainConfig, step: int, opt_start: int = 0) -> float:
     return lr
 
 
+def load_into_grown(model: Denoiser, state: dict) -> None:
+    """Load a network's weights into ``model``, which may add a refinement stage (left as initialised)."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.startswith("net.refine.") for k in missing), (missing, unexpected)
+
+
 def grow_from(path: Path, model: Denoiser, ema: Denoiser, device: torch.device) -> tuple[int, list]:
     """Load a trained checkpoint into a network that may add identity-initialised
     stages; returns its step and history so the record stays cumulative."""
@@ -218,8 +224,7 @@ def grow_from(path: Path, model: Denoiser, ema: Denoiser, device: torch.device) 
         raise SystemExit(f"error: init_from {path}: networks differ beyond an added refinement stage "
                          f"(checkpoint {ckpt['net']}, config {model.net.cfg.to_dict()}); allowed: the same net plus refine")
     for target, key in ((model, "model"), (ema, "ema")):
-        missing, unexpected = target.load_state_dict(ckpt[key], strict=False)
-        assert not unexpected and all(k.startswith("net.refine.") for k in missing), (missing, unexpected)
+        load_into_grown(target, ckpt[key])
     history = ckpt.get("history", []) + [{"init_from": str(path), "step": ckpt["step"], "net": ckpt["net"]}]
     return ckpt["step"], history
 
