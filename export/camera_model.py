@@ -12,7 +12,9 @@ Everything before the tone curve happens in *linear light* (scene radiance,
    lens: box-downscale by 1-2x) and motion blur (a line kernel of 3-9 px,
    long shutters at night) in linear light.
 3. **Under-exposure** — the frame receives a fraction ``e`` of a normal
-   exposure, ``e`` log-uniform in [1/40, 1/4].
+   exposure, ``e`` log-uniform in [1/40, 1/4] (:data:`EXPOSURE_RANGE`; a
+   training recipe may widen the top towards dusk and lit streets, where a
+   frame needs little more than a gain and must keep its detail).
 4. **Sensor noise (Poisson-Gaussian)** — a pixel collecting ``Q`` electrons at
    full scale records ``v = Poisson(Q * s) / Q + N(0, (r / Q)^2)`` for an
    expected signal ``s``: shot noise of variance ``s / Q`` plus read noise of
@@ -66,7 +68,7 @@ LAMPS: dict[str, tuple[float, float, float]] = {
 class NightParams:
     """One draw of the camera model; every field has a physical meaning."""
 
-    exposure: float = 0.1  # fraction of a normal exposure, 1/40..1/4
+    exposure: float = 0.1  # fraction of a normal exposure, 1/40..1/4 (EXPOSURE_RANGE)
     full_well: float = 1500.0  # Q: electrons at full scale (gain-dependent)
     read_noise: float = 3.0  # r: read noise in electrons
     row_noise: float = 0.2  # k: row noise as a fraction of the read noise
@@ -98,12 +100,18 @@ CONDITIONS: dict[str, NightParams] = {
 }
 
 
-def sample_params(rng: np.random.Generator) -> NightParams:
+EXPOSURE_RANGE = (1 / 40, 1 / 4)  # fraction of a normal exposure: very dark .. dusk
+
+
+def sample_params(rng: np.random.Generator, exposure_range: tuple[float, float] = EXPOSURE_RANGE) -> NightParams:
     """Draw camera settings covering the whole night range (log-uniform where
     the quantity acts multiplicatively)."""
+    low, high = exposure_range
+    if not 0 < low <= high <= 1:
+        raise ValueError(f"exposure_range {exposure_range}: allowed 0 < low <= high <= 1 (fractions of a normal exposure)")
     lamp = str(rng.choice(list(LAMPS), p=[0.15, 0.4, 0.3, 0.15]))
     return NightParams(
-        exposure=float(np.exp(rng.uniform(np.log(1 / 40), np.log(1 / 4)))),
+        exposure=float(np.exp(rng.uniform(np.log(low), np.log(high)))),
         full_well=float(np.exp(rng.uniform(np.log(300), np.log(6000)))),
         read_noise=float(rng.uniform(1.0, 6.0)),
         row_noise=float(rng.uniform(0.0, 0.6)),

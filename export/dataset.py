@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from .camera_model import CONDITIONS, NightParams, degrade, linear_to_srgb, sample_params, srgb_to_linear
+from .camera_model import CONDITIONS, EXPOSURE_RANGE, NightParams, degrade, linear_to_srgb, sample_params, srgb_to_linear
 from .print_augment import paste_print_masked
 
 EVAL_SEED = 20261124
@@ -86,11 +86,14 @@ def to_tensor(rgb8: np.ndarray) -> torch.Tensor:
 
 class NightPairs(IterableDataset):
     """Endless (night, clean) pairs; yields tensors in [0, 1], CHW. With ``print_mask`` each item also
-    carries where rendered print was pasted (1xHxW, 0..1), for a loss that weighs those pixels."""
+    carries where rendered print was pasted (1xHxW, 0..1), for a loss that weighs those pixels; with
+    ``with_exposure`` it ends with the camera model's exposure (1x1x1), for loss terms that only hold
+    over part of the range. Exposures are drawn log-uniform over ``exposure_range``."""
 
     def __init__(self, frames: dict[str, np.ndarray], crop: int, seed: int, print_fraction: float = 0.0,
                  white_point_jitter: float = 0.0, print_fonts: tuple[str, ...] = (),
-                 print_mask: bool = False, print_dihedral: bool = False) -> None:
+                 print_mask: bool = False, print_dihedral: bool = False,
+                 exposure_range: tuple[float, float] = EXPOSURE_RANGE, with_exposure: bool = False) -> None:
         self.frames = list(frames.values())
         areas = np.array([f.shape[0] * f.shape[1] for f in self.frames], dtype=np.float64)
         self.weights = np.sqrt(areas) / np.sqrt(areas).sum()  # big photos count more, not overwhelmingly
@@ -101,6 +104,8 @@ class NightPairs(IterableDataset):
         self.print_fonts = tuple(print_fonts)
         self.print_mask = print_mask
         self.print_dihedral = print_dihedral
+        self.exposure_range = tuple(exposure_range)
+        self.with_exposure = with_exposure
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         info = get_worker_info()
@@ -114,11 +119,14 @@ class NightPairs(IterableDataset):
                 covered = np.maximum(covered, mask)
             if self.white_point_jitter:
                 clean = jitter_white_point(clean, self.white_point_jitter, rng)
-            night, target = degrade(clean, sample_params(rng), rng)
+            params = sample_params(rng, self.exposure_range)
+            night, target = degrade(clean, params, rng)
+            item = (to_tensor(night), to_tensor(target))
             if self.print_mask:
-                yield to_tensor(night), to_tensor(target), torch.from_numpy(covered[None])
-            else:
-                yield to_tensor(night), to_tensor(target)
+                item += (torch.from_numpy(covered[None]),)
+            if self.with_exposure:
+                item += (torch.full((1, 1, 1), params.exposure),)
+            yield item
 
 
 def _pair_seed(name: str, condition: str) -> int:

@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader
 from edge_agent.progress import Progress
 from edge_agent.runtime.sampler import karras_sigmas
 
+from .camera_model import EXPOSURE_RANGE, sample_params
 from .dataset import NightPairs, ReplayBatches, load_split
 from .network import Denoiser, NetConfig, loss_weight
 from .train import describe_hardware, gradient_l1, load_into_grown, optimise, run_steps, save_checkpoint, use_bf16
@@ -90,6 +91,15 @@ class DistillConfig:
     # the grown stage's learning rate, as a multiple of lr. Why: its output starts at zero and at the
     # trained network's lr it moved 0.5 of 255 levels in 4,250 iterations (v10, session 12)
     refine_lr_scale: float = 1.0
+    # the weights the student starts from, when not the teacher's (the teacher stays the pair target)
+    init: str = ""
+    # exposures the camera model draws (camera_model.EXPOSURE_RANGE by default). Why widen the top: at
+    # dusk and under bright lamps a frame needs little more than a gain, yet the students trained up to
+    # 1/4 fall 4-6 dB below the gained night frame there (GT-mean, session 13) and read less print
+    exposure_range: tuple[float, float] = EXPOSURE_RANGE
+    # the colour-anchor, teacher and mirrored-pair terms follow older networks, which never saw exposures above
+    # this: they apply only to items at or below it (0: to every item)
+    old_model_max_exposure: float = 0.0
     replay_pool: int = 0
     replay_fresh: int = 2
     threads: int = 0
@@ -104,6 +114,11 @@ class DistillConfig:
         cfg = cls(**raw)
         cfg.steps = tuple(cfg.steps)
         cfg.print_fonts = tuple(cfg.print_fonts)
+        cfg.exposure_range = tuple(cfg.exposure_range)
+        try:
+            sample_params(np.random.default_rng(0), cfg.exposure_range)
+        except (ValueError, TypeError) as exc:
+            raise SystemExit(f"error: {path}: {exc}") from None
         return cfg
 
     def schedules(self) -> dict[int, list[float]]:
@@ -168,7 +183,11 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     anchor = None
     if cfg.colour_anchor_weight:
         anchor = frozen(torch.load(cfg.colour_anchor, map_location="cpu", weights_only=False))
-    student, net_cfg = grown_student(teacher, cfg.refine, cfg.refine_sees_noise)
+    start, start_step = teacher, ckpt["step"]
+    if cfg.init:
+        init = torch.load(cfg.init, map_location="cpu", weights_only=False)
+        start, start_step = frozen(init), init["step"]
+    student, net_cfg = grown_student(start, cfg.refine, cfg.refine_sees_noise)
     ema = copy.deepcopy(student).eval().requires_grad_(False)
     grown = [p for n, p in student.named_parameters() if n.startswith("net.refine.")]
     trained = [p for n, p in student.named_parameters() if not n.startswith("net.refine.")]
@@ -178,6 +197,8 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     # the weights the student started from; kept across resumes, since the teacher's file may have
     # trained on since (v5 and v7 start from a student that keeps training)
     origin = {"teacher_step": ckpt["step"], "teacher_history": ckpt.get("history", [])}
+    if cfg.init:
+        origin["init_step"] = start_step
     last = out / "last.pt"
     if last.exists():
         state = torch.load(last, map_location="cpu", weights_only=False)
@@ -194,7 +215,8 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     data = NightPairs(load_split(Path(cfg.data), "train"), cfg.crop, seed=cfg.seed * 7919 + step,
                       print_fraction=cfg.print_fraction,
                       white_point_jitter=cfg.white_point_jitter, print_fonts=cfg.print_fonts,
-                      print_mask=cfg.print_weight > 0, print_dihedral=cfg.print_dihedral)
+                      print_mask=cfg.print_weight > 0, print_dihedral=cfg.print_dihedral,
+                      exposure_range=cfg.exposure_range, with_exposure=cfg.old_model_max_exposure > 0)
     if cfg.replay_pool:
         loader = ReplayBatches(iter(data), cfg.replay_pool, cfg.replay_fresh, cfg.batch, seed=cfg.seed + step)
     else:
@@ -219,6 +241,8 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
         night, clean = (t.contiguous(memory_format=torch.channels_last) for t in batch[:2])
         pixel_weight = 1 + cfg.print_weight * batch[2] if cfg.print_weight else None
         n = clean.shape[0]
+        # 1 where the older networks (anchor, teacher, pair) may speak for an item
+        old = (batch[-1] <= cfg.old_model_max_exposure).float() if cfg.old_model_max_exposure else 1.0
         x0 = clean * 2 - 1
         s0, s2 = torch.empty(n), torch.empty(n)
         for j in range(n):  # each item: a step count K and one of its steps
@@ -238,17 +262,17 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
                 anchored = anchor(x, s0, night).float()
             pool = cfg.colour_anchor_pool
             low_diff = F.avg_pool2d(denoised, pool) - F.avg_pool2d(anchored, pool)
-            loss = loss + cfg.colour_anchor_weight * (w * low_diff**2).mean()  # weighted as the data term it overrules
+            loss = loss + cfg.colour_anchor_weight * (old * w * low_diff**2).mean()  # weighted as the data term it overrules
         if cfg.teacher_weight:
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 x_teacher = heun_two_substeps(teacher, x, s0, s2, night).float()
             r = (s2 / s0).view(-1, 1, 1, 1)
             target = (x_teacher - r * x) / (1 - r)
-            loss = loss + cfg.teacher_weight * (w * (denoised - target) ** 2).mean()
+            loss = loss + cfg.teacher_weight * (old * w * (denoised - target) ** 2).mean()
         if cfg.pair_weight:
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 pair = mirrored_pair(teacher, x0, x, s0, night).float()
-            loss = loss + cfg.pair_weight * (w * (denoised - pair) ** 2).mean()
+            loss = loss + cfg.pair_weight * (old * w * (denoised - pair) ** 2).mean()
         optimise(loss, student, ema, opt, cfg.ema_decay)
         return loss.item()
 

@@ -82,6 +82,17 @@ def test_sampled_parameters_cover_the_night_range():
     assert 15 <= min(d.jpeg_quality for d in draws if d.jpeg_quality) and max(d.jpeg_quality for d in draws) <= 60
 
 
+def test_a_widened_exposure_range_reaches_dusk_and_bad_ranges_are_refused():
+    rng = np.random.default_rng(1)
+    exposures = np.array([sample_params(rng, (1 / 40, 0.6)).exposure for _ in range(2000)])
+    assert exposures.min() >= 1 / 40 - 1e-9 and exposures.max() <= 0.6 + 1e-9
+    # log-uniform: the share above the default top (1/4) is log(0.6 / 0.25) / log(0.6 * 40)
+    assert abs(np.mean(exposures > 0.25) - np.log(2.4) / np.log(24)) < 0.03
+    for bad in ((0.0, 0.25), (0.3, 0.2), (0.1, 1.5)):
+        with pytest.raises(ValueError, match="exposure_range"):
+            sample_params(rng, bad)
+
+
 def test_bayer_mosaic_and_demosaic_keep_a_flat_colour():
     from export.camera_model import demosaic, mosaic
 

@@ -311,3 +311,39 @@ def test_student_grows_a_full_resolution_stage_and_starts_as_its_teacher(dataset
     assert torch.load(distill(dcfg), weights_only=False)["step"] == 3  # resumes into the grown network
     with pytest.raises(SystemExit, match="already has a refinement stage"):
         grown_student(frozen(state), 8)
+
+
+def test_distillation_from_other_weights_over_a_widened_exposure_range(dataset, tmp_path):
+    """``init`` starts the student from weights other than the pair teacher's; ``exposure_range`` widens
+    what the camera model draws; the older networks' terms hold only up to ``old_model_max_exposure``."""
+    from export.dataset import NightPairs, ReplayBatches, load_split
+    from export.distill import frozen
+
+    pairs = NightPairs(load_split(dataset, "train"), 32, seed=0, exposure_range=(0.3, 0.6), with_exposure=True)
+    items = [item for item, _ in zip(pairs, range(6))]
+    assert all(len(item) == 3 and item[2].shape == (1, 1, 1) and 0.3 <= float(item[2]) <= 0.6 for item in items)
+    batch = next(ReplayBatches(iter(items * 2), pool=4, fresh=1, batch=2, seed=0))
+    assert batch[2].shape == (2, 1, 1, 1)  # the exposure survives the pool's flips and transposes
+
+    cfg = TrainConfig(data=str(dataset), out=str(tmp_path / "t"), net=TINY_NET, iterations=1, batch=2, crop=64,
+                      lr_warmup=1, threads=1)
+    teacher = train(cfg, quiet=True)
+    other = train(TrainConfig(**{**cfg.__dict__, "out": str(tmp_path / "o"), "seed": 5}), quiet=True)
+    dcfg = DistillConfig(data=str(dataset), teacher=str(teacher), init=str(other), out=str(tmp_path / "s"),
+                         steps=(1,), iterations=2, batch=2, crop=64, teacher_weight=0.0, pair_weight=1.0,
+                         exposure_range=(1 / 40, 0.6), old_model_max_exposure=0.25, threads=1)
+    state = torch.load(distill(dcfg), weights_only=False)
+    assert state["step"] == 2 and state["config"]["exposure_range"] == (1 / 40, 0.6)
+    assert all(torch.isfinite(v).all() for v in state["ema"].values() if v.is_floating_point())
+    # two steps at lr 1e-4 from `other` stay near it and far from the teacher
+    near = frozen(torch.load(other, weights_only=False)).state_dict()
+    far = frozen(torch.load(teacher, weights_only=False)).state_dict()
+    key = "net.stem.weight"
+    assert (state["model"][key] - near[key]).abs().max() < (state["model"][key] - far[key]).abs().max()
+
+
+def test_distill_config_refuses_a_bad_exposure_range(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("exposure_range: [0.5, 0.2]\n")
+    with pytest.raises(SystemExit, match=r"bad.yaml: exposure_range .*allowed 0 < low <= high <= 1"):
+        DistillConfig.load(path)
