@@ -38,6 +38,7 @@ class BundleSpec:
     default_seed: int = 0
     average: int = 1  # samples averaged per output frame (seeds seed .. seed + average - 1)
     mirror: bool = False  # every second averaged sample on the mirrored frame (runtime/enhancer.py)
+    tone_anchor: float = 0.0  # px: large-scale tone as one colour transform of the night frame (runtime/tone_anchor.py)
     tile: tuple[int, int] = (256, 256)
     tile_overlap: int = 32
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -83,8 +84,9 @@ def build_bundle(model: Denoiser, out: Path, spec: BundleSpec, calibration_frame
             "sampler": {"name": spec.sampler, "sigmas": {str(k): v for k, v in spec.sigmas.items()},
                         "default_steps": spec.default_steps, "default_seed": spec.default_seed,
                         "seed_policy": "fixed: noise depends only on (seed, frame size); one seed per stream",
-                        "average": spec.average, "mirror": spec.mirror},
-            "requires": [f for f, used in (("average", spec.average > 1), ("mirror", spec.mirror)) if used],
+                        "average": spec.average, "mirror": spec.mirror, "tone_anchor": spec.tone_anchor},
+            "requires": [f for f, used in (("average", spec.average > 1), ("mirror", spec.mirror),
+                                           ("tone_anchor", spec.tone_anchor > 0)) if used],
             "io": {"colour_order": "RGB", "layout": "NCHW", "cond_range": [0.0, 1.0], "data_range": [-1.0, 1.0],
                    "tile": list(spec.tile), "tile_overlap": spec.tile_overlap, "granularity": model.granularity,
                    "inputs": {"x": "noisy image, data range", "sigma": "noise level per batch item",

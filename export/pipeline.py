@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--average", type=int, default=1, help="samples averaged per output frame (the bundle's default)")
     ap.add_argument("--mirror", action="store_true",
                     help="every second averaged sample on the mirrored frame (with --average 2: a mirrored pair)")
+    ap.add_argument("--tone-anchor", type=float, default=0.0, metavar="PX",
+                    help="the output's content coarser than PX becomes one colour transform of the night frame's "
+                         "(edge_agent/runtime/tone_anchor.py; 0: off)")
     ap.add_argument("--motion", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                     help="the temporal filter's motion thresholds (x noise level), from python -m benchmarks.temporal")
     ap.add_argument("--eval-limit", type=int, default=6)
@@ -111,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     version_code = json.loads(previous.read_text())["version_code"] + 1 if previous.exists() else 1
     spec = BundleSpec(
         version=args.version, version_code=version_code, sampler="euler", sigmas=schedules,
-        default_steps=args.default_steps, average=args.average, mirror=args.mirror, tile=(384, 672), tile_overlap=32,
+        default_steps=args.default_steps, average=args.average, mirror=args.mirror,
+        tone_anchor=args.tone_anchor, tile=(384, 672), tile_overlap=32,
         provenance={"data": f"export.sources: {len(load_split(data, 'train'))} clean training frames "
                             "(opencv-doc, wallpaper photos, scikit-image/learn); vtest.avi held out",
                     "method": student_method(scfg, ckpt["step"]),

@@ -94,6 +94,7 @@ def health_report(agent: "Agent") -> dict[str, Any]:
             "latency_p95_ms": stats.percentile(95), "enhancement": agent.enhance_enabled,
             "temporal_filter": agent.stream.filter is not None, "backend": d["backend"], "device": d["device"],
             "precision": d["precision"], "steps": d["steps"], "samples_averaged": d["average"], "mirrored_views": d["mirror"],
+            "tone_anchor_px": d["tone_anchor"],
             "model": d["model"], "model_version": d["model_version"], "cpu_percent": agent.cpu.read(),
             "memory_mb": rss_mb(), "temperature_c": temperature_c(), "load_1m": load_average(),
             "camera_reconnects": camera.reconnects, "camera_watchdog_restarts": camera.watchdog_restarts,

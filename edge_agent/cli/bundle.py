@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import BundleError
 from ..runtime.bundle import SIGNATURE, load_bundle, pack_archive
 from ..updates.signing import generate_keypair, load_private_key, load_public_key, sign_bundle, verify_bundle_signature
-from .options import samples_per_frame
+from .options import samples_per_frame, tone_anchored
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,7 +72,8 @@ def _inspect(args: argparse.Namespace) -> int:
     print(f"{m['name']} {m['version']} (version code {m['version_code']}), {size / 1e6:.2f} MB, "
           f"{'signed by ' + signed_by if signed_by else 'unsigned'}")
     print(f"  sampler {m['sampler']['name']}, steps {bundle.sampler.steps} (default {bundle.sampler.default_steps}), "
-          f"seed {bundle.sampler.default_seed}, {samples_per_frame(bundle.sampler.average, bundle.sampler.mirror)}")
+          f"seed {bundle.sampler.default_seed}, {samples_per_frame(bundle.sampler.average, bundle.sampler.mirror)}"
+          f"{tone_anchored(bundle.sampler.tone_anchor)}")
     print(f"  io {bundle.io.colour_order} {bundle.io.layout}, tile {bundle.io.tile[1]}x{bundle.io.tile[0]}, "
           f"granularity {bundle.io.granularity}; precisions {', '.join(bundle.precisions)}")
     for rel, meta in sorted(m["files"].items()):

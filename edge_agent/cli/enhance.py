@@ -16,7 +16,7 @@ from ..media import (AtomicVideoWriter, TruncatedVideo, VideoReader, folder_imag
 from ..progress import Progress, track
 from ..runtime.enhancer import Enhancer, StreamEnhancer
 from ..runtime.forensic import CustodyRecord, enhance_with_uncertainty
-from .options import add_runtime_options, open_model, samples_per_frame
+from .options import add_runtime_options, open_model, samples_per_frame, tone_anchored
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -95,7 +95,8 @@ def summary(job: Job, src: Path, dst: Path, seconds: float) -> str:
     rate = job.frames / seconds if seconds > 0 else 0.0
     return (f"enhanced {job.frames} frame{'s' if job.frames != 1 else ''} of {src} -> {dst} in {seconds:.1f} s "
             f"({rate:.2f} frames/s; {d['model']} {d['model_version']}, {d['backend']} {d['device']} "
-            f"{d['precision']}, {d['steps']} step{'s' if d['steps'] != 1 else ''}{averaged(d)})")
+            f"{d['precision']}, {d['steps']} step{'s' if d['steps'] != 1 else ''}{averaged(d)}"
+            f"{tone_anchored(d['tone_anchor'])})")
 
 
 def averaged(described: dict) -> str:

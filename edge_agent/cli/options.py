@@ -61,6 +61,11 @@ def samples_per_frame(average: int, mirror: bool) -> str:
     return f"mean of {average} samples" + (" (every second one mirrored)" if mirror else "")
 
 
+def tone_anchored(tone_anchor: float) -> str:
+    """', large-scale tone anchored to the night frame (N px)' when the bundle says so, else ''."""
+    return f", large-scale tone anchored to the night frame ({tone_anchor:g} px)" if tone_anchor else ""
+
+
 def add_runtime_options(p: argparse.ArgumentParser) -> None:
     """The model and runtime flags every model-running command shares."""
     p.add_argument("--model", type=Path, default=None, help="model bundle folder or .tar (default: the installed model)")

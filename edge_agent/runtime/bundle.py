@@ -38,14 +38,17 @@ MAX_AVERAGE = 8  # samples averaged per frame: each costs a full run of the samp
 # What this runtime runs beyond format 1's core. A bundle lists in ``requires`` the features it needs,
 # so a runtime without one refuses it by name (before a download finishes or a model compiles) instead
 # of running it differently; runtimes older than this list ignore the key (their smoke test is the guard)
-RUNTIME_FEATURES = ("average", "mirror")
+RUNTIME_FEATURES = ("average", "mirror", "tone_anchor")
+MAX_TONE_ANCHOR = 64.0  # px: the anchor's scale (tone_anchor.py); coarser leaves little for it to fix
 
 
 @dataclass(frozen=True)
 class SamplerSpec:
     """The manifest's ``sampler``: noise levels per supported step count, default steps and seed, and
     how many samples (seeds ``seed .. seed + average - 1``) one output frame is the mean of; with
-    ``mirror`` every second of them runs on the left-right mirrored frame and is mirrored back."""
+    ``mirror`` every second of them runs on the left-right mirrored frame and is mirrored back; with
+    ``tone_anchor`` (px, 0: off) the output's content coarser than that scale becomes one colour
+    transform of the night frame's (tone_anchor.py)."""
 
     name: str  # a key of edge_agent.runtime.sampler.SAMPLERS
     sigmas: dict[int, tuple[float, ...]]  # steps -> noise levels (ending in 0)
@@ -54,6 +57,7 @@ class SamplerSpec:
     seed_policy: str
     average: int = 1  # older bundles: one sample per frame
     mirror: bool = False  # older bundles: every sample on the frame as it is
+    tone_anchor: float = 0.0  # older bundles: the network's output as it is
 
     @property
     def steps(self) -> list[int]:
@@ -125,7 +129,8 @@ def parse_manifest(root: Path, m: dict[str, Any]) -> Bundle:
     try:
         sampler = SamplerSpec(s["name"], {int(k): tuple(map(float, v)) for k, v in s["sigmas"].items()},
                               int(s["default_steps"]), int(s.get("default_seed", 0)), s.get("seed_policy", "fixed"),
-                              int(s.get("average", 1)), _flag(s.get("mirror", False)))
+                              int(s.get("average", 1)), _flag(s.get("mirror", False)),
+                              float(s.get("tone_anchor", 0.0)))
         io_spec = IOSpec(io["colour_order"], io["layout"], tuple(io["cond_range"]), tuple(io["data_range"]),
                          tuple(io["tile"]), int(io["tile_overlap"]), int(io["granularity"]))
         temporal = TemporalSpec.from_manifest(m.get("settings", {}).get("temporal"))
@@ -140,6 +145,8 @@ def parse_manifest(root: Path, m: dict[str, Any]) -> Bundle:
              f"allowed: {', '.join(RUNTIME_FEATURES)} (update edge-agent first)")
     _require(1 <= sampler.average <= MAX_AVERAGE, root, f"sampler average {sampler.average} is not allowed; "
              f"allowed: 1 to {MAX_AVERAGE} samples per frame")
+    _require(0.0 <= sampler.tone_anchor <= MAX_TONE_ANCHOR, root, f"sampler tone_anchor {sampler.tone_anchor} "
+             f"is not allowed; allowed: 0 (off) to {MAX_TONE_ANCHOR:g} px")
     _require(io_spec.colour_order == "RGB" and io_spec.layout == "NCHW", root, "io spec must be RGB, NCHW")
     _require(io_spec.cond_range == (0.0, 1.0) and io_spec.data_range == (-1.0, 1.0), root,
              "io spec ranges must be cond [0, 1] and data [-1, 1] (the ones this runtime feeds)")

@@ -14,6 +14,7 @@ from .monochrome import keep_monochrome
 from .sampler import SAMPLERS, Denoise, seeded_noise
 from .temporal import TemporalFilter
 from .tiling import TileGrid, padded_size, tiled_denoiser
+from .tone_anchor import anchor_to_night
 
 # Frames up to this many pixels run as one static shape (no tiling overhead)
 # on devices that accept any shape; larger ones are tiled.
@@ -51,8 +52,10 @@ class Enhancer:
     network is not mirror-symmetric, so where the night frame cannot resolve
     a glyph the two views complete it differently and the mean stays
     ambiguous instead of reading as a wrong letter (fewer wrong plate reads
-    for the same two calls, export/README.md). Compiled sessions are kept per
-    tile shape.
+    for the same two calls, export/README.md). When the bundle gives a
+    ``tone_anchor`` scale, the mean's content coarser than it becomes one colour
+    transform of the night frame's (tone_anchor.py). Compiled sessions are kept
+    per tile shape.
     """
 
     def __init__(self, bundle: Bundle, settings: EnhanceSettings) -> None:
@@ -74,6 +77,7 @@ class Enhancer:
         self.seed = settings.seed if settings.seed is not None else bundle.sampler.default_seed
         self.set_average(settings.average if settings.average is not None else bundle.sampler.average)
         self.mirror = bundle.sampler.mirror
+        self.tone_anchor = bundle.sampler.tone_anchor
         self.sigmas = bundle.sampler.sigmas[self.steps]
         self.sample = SAMPLERS[bundle.sampler.name]
         self._sessions: dict[tuple[int, int], Denoise] = {}
@@ -94,7 +98,7 @@ class Enhancer:
     def describe(self) -> dict[str, object]:
         return {"model": self.bundle.name, "model_version": self.bundle.version, "backend": self.backend.name,
                 "device": self.device, "precision": self.settings.precision, "steps": self.steps, "seed": self.seed,
-                "average": self.average, "mirror": self.mirror}
+                "average": self.average, "mirror": self.mirror, "tone_anchor": self.tone_anchor}
 
     def _tile_shape(self, height: int, width: int) -> tuple[int, int]:
         if self.settings.tile is not None:
@@ -128,8 +132,16 @@ class Enhancer:
 
     def enhance_float(self, rgb: np.ndarray, seed: int) -> np.ndarray:
         """The output frame, HxWx3 float32 in [0, 1] (before rounding): the mean of the
-        first ``average`` samples of :meth:`views`; grey when ``rgb`` is."""
-        return keep_monochrome(rgb, running_mean(self.samples(rgb, self.views(seed, self.average))))
+        first ``average`` samples of :meth:`views`, tone-anchored when the bundle says so; grey when
+        ``rgb`` is."""
+        return self.finish(rgb, running_mean(self.samples(rgb, self.views(seed, self.average))))
+
+    def finish(self, rgb: np.ndarray, mean: np.ndarray) -> np.ndarray:
+        """The output frame from the mean of a frame's samples: tone-anchored when the bundle says
+        so, grey when ``rgb`` is (one place, for every path that averages samples)."""
+        if self.tone_anchor:
+            mean = anchor_to_night(rgb, mean, self.tone_anchor)
+        return keep_monochrome(rgb, mean)
 
     def views(self, seed: int, count: int) -> list[tuple[int, bool]]:
         """(seed, mirrored) of the first ``count`` samples of a frame: seeds ``seed, seed + 1, ...``,

@@ -44,7 +44,7 @@ def enhance_with_uncertainty(enhancer: Enhancer, rgb: np.ndarray) -> tuple[np.nd
     mirrored when the bundle says so), each run once for both."""
     samples, scale = uncertainty_settings(enhancer)
     runs = list(enhancer.samples(rgb, enhancer.views(enhancer.seed, max(samples, enhancer.average))))
-    enhanced = keep_monochrome(rgb, running_mean(runs[:enhancer.average]))
+    enhanced = enhancer.finish(rgb, running_mean(runs[:enhancer.average]))
     spread = np.stack([keep_monochrome(rgb, r) for r in runs[:samples]]).std(axis=0).mean(axis=-1)
     grey = np.clip(spread * scale * 255.0, 0, 255).astype(np.uint8)
     heat = cv2.applyColorMap(grey, cv2.COLORMAP_INFERNO)[..., ::-1]
