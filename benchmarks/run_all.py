@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         from .native_quality import main as native_quality  # needs tesseract-ocr (see README.md here)
 
         native_quality(["--model", bundle, "--data", str(args.data), "--out", str(args.out / "native_quality")])
+        from .exposure_sweep import main as exposure_sweep  # tesseract-ocr too
+
+        exposure_sweep(["--bundle", bundle, "--out", str(args.out / "exposure_sweep")])
     temporal.main([*model, "--data", str(args.data), "--out", str(args.out / "temporal"), *quick])
     projection.main([*model, "--latency", str(args.out / "latency.json"), "--out", str(args.out / "projection"),
                      *(["--resolution", "160x96"] if args.quick else [])])
