@@ -189,8 +189,8 @@ def test_a_bundle_that_needs_a_newer_runtime(tmp_path, keys, monkeypatch):
     monkeypatch.setattr("edge_agent.runtime.bundle.RUNTIME_FEATURES", ("average", "mirror", "teleport"))
     args = url_offer(bundle, [keys["fleet"][0]])[0]
     monkeypatch.undo()
-    refused(tmp_path, keys, args, "needs runtime features this edge-agent lacks: teleport; allowed: average, mirror "
-                                  "(update edge-agent first)")
+    refused(tmp_path, keys, args, "needs runtime features this edge-agent lacks: teleport; "
+                                  "allowed: average, mirror, tone_anchor (update edge-agent first)")
 
 
 def test_http_is_refused_by_default(tmp_path, keys, v4):
