@@ -183,11 +183,8 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     anchor = None
     if cfg.colour_anchor_weight:
         anchor = frozen(torch.load(cfg.colour_anchor, map_location="cpu", weights_only=False))
-    start, start_step = teacher, ckpt["step"]
-    if cfg.init:
-        init = torch.load(cfg.init, map_location="cpu", weights_only=False)
-        start, start_step = frozen(init), init["step"]
-    student, net_cfg = grown_student(start, cfg.refine, cfg.refine_sees_noise)
+    init = torch.load(cfg.init, map_location="cpu", weights_only=False) if cfg.init else None
+    student, net_cfg = grown_student(frozen(init) if init else teacher, cfg.refine, cfg.refine_sees_noise)
     ema = copy.deepcopy(student).eval().requires_grad_(False)
     grown = [p for n, p in student.named_parameters() if n.startswith("net.refine.")]
     trained = [p for n, p in student.named_parameters() if not n.startswith("net.refine.")]
@@ -197,8 +194,8 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     # the weights the student started from; kept across resumes, since the teacher's file may have
     # trained on since (v5 and v7 start from a student that keeps training)
     origin = {"teacher_step": ckpt["step"], "teacher_history": ckpt.get("history", [])}
-    if cfg.init:
-        origin["init_step"] = start_step
+    if init:
+        origin["init_step"] = init["step"]
     last = out / "last.pt"
     if last.exists():
         state = torch.load(last, map_location="cpu", weights_only=False)

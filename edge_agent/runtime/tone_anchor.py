@@ -44,7 +44,7 @@ def anchor_to_night(night_rgb8: np.ndarray, out01: np.ndarray, sigma: float) -> 
     h, w = out01.shape[:2]
     size = (max(1, round(w / SCALE)), max(1, round(h / SCALE)))
     night_small = cv2.resize(night_rgb8, size, interpolation=cv2.INTER_AREA).astype(np.float64) / 255.0
-    out_small = cv2.resize(out01.astype(np.float32), size, interpolation=cv2.INTER_AREA).astype(np.float64)
+    out_small = cv2.resize(np.asarray(out01, np.float32), size, interpolation=cv2.INTER_AREA).astype(np.float64)
     night_low = _low_pass(night_small, sigma / SCALE)
     out_low = _low_pass(out_small, sigma / SCALE)
     matrix = fit_colour_transform(night_low, out_low)
