@@ -37,6 +37,7 @@ from edge_agent.runtime.sampler import karras_sigmas
 from .camera_model import EXPOSURE_RANGE, sample_params
 from .dataset import NightPairs, ReplayBatches, load_split
 from .network import Denoiser, NetConfig, loss_weight
+from .tone_anchor_torch import anchor_to_night
 from .train import describe_hardware, gradient_l1, load_into_grown, optimise, run_steps, save_checkpoint, use_bf16
 
 
@@ -100,6 +101,9 @@ class DistillConfig:
     # the colour-anchor, teacher and mirrored-pair terms follow older networks, which never saw exposures above
     # this: they apply only to items at or below it (0: to every item)
     old_model_max_exposure: float = 0.0
+    # train through the runtime's tone anchor of this many px (the bundle's sampler.tone_anchor; 0: off): the
+    # data, edge and pair terms judge the anchored frame, whose coarse tone the network no longer has to draw
+    tone_anchor: float = 0.0
     replay_pool: int = 0
     replay_fresh: int = 2
     threads: int = 0
@@ -176,8 +180,7 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
         if not Path(font).is_file():
             raise SystemExit(f"error: print_fonts: {font} not found (Debian: apt-get install fonts-liberation "
                              "fonts-freefont-ttf); allowed: paths of TrueType files")
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    (out := Path(cfg.out)).mkdir(parents=True, exist_ok=True)
     ckpt = torch.load(cfg.teacher, map_location="cpu", weights_only=False)
     teacher = frozen(ckpt)
     anchor = None
@@ -249,11 +252,15 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
         x = x0 + torch.randn_like(x0) * s0.view(-1, 1, 1, 1)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             denoised = student(x, s0, night).float()
+        def seen(img: torch.Tensor) -> torch.Tensor:  # what the runtime shows of a denoised frame in [-1, 1]
+            return anchor_to_night(night, (img + 1) / 2, cfg.tone_anchor) * 2 - 1 if cfg.tone_anchor else img
+
         w = loss_weight(s0).view(-1, 1, 1, 1)
-        sq = (denoised - x0) ** 2 if pixel_weight is None else pixel_weight * (denoised - x0) ** 2
+        shown = seen(denoised)
+        sq = (shown - x0) ** 2 if pixel_weight is None else pixel_weight * (shown - x0) ** 2
         loss = cfg.data_weight * (w * sq).mean()
         if cfg.edge_weight:
-            loss = loss + cfg.edge_weight * gradient_l1(denoised, x0, pixel_weight)
+            loss = loss + cfg.edge_weight * gradient_l1(shown, x0, pixel_weight)
         if anchor is not None:
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 anchored = anchor(x, s0, night).float()
@@ -269,7 +276,7 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
         if cfg.pair_weight:
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 pair = mirrored_pair(teacher, x0, x, s0, night).float()
-            loss = loss + cfg.pair_weight * (old * w * (denoised - pair) ** 2).mean()
+            loss = loss + cfg.pair_weight * (old * w * (shown - seen(pair)) ** 2).mean()
         optimise(loss, student, ema, opt, cfg.ema_decay)
         return loss.item()
 
@@ -284,8 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iterations", type=int, default=None)
     args = ap.parse_args(argv)
     cfg = DistillConfig.load(args.config)
-    if args.iterations is not None:
-        cfg.iterations = args.iterations
+    cfg.iterations = cfg.iterations if args.iterations is None else args.iterations
     print(distill(cfg, args.max_minutes))
     return 0
 

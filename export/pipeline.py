@@ -69,10 +69,13 @@ def student_method(scfg: DistillConfig, step: int) -> str:
         loss += ", print in all 8 orientations"
     if scfg.pair_weight:
         loss += ", matched to the teacher's mirrored pair"
+    start = f"from {scfg.init}" if scfg.init else "from the teacher's weights"
     how = ("progressive distillation to the teacher's Heun substeps" if scfg.teacher_weight
-           else f"trained on its own Euler schedules from the data ({loss}), from the teacher's weights")
+           else f"trained on its own Euler schedules from the data ({loss}), {start}")
     anchor = (f", low frequencies (pooled {scfg.colour_anchor_pool}x) anchored to {scfg.colour_anchor}"
               if scfg.colour_anchor_weight else "")
+    if scfg.tone_anchor:
+        anchor += f", judged through the {scfg.tone_anchor:g} px tone anchor"
     steps = "/".join(map(str, scfg.steps))
     return f"EDM teacher -> {steps}-step Euler student {how}{anchor}, {step} iterations, conv-only INT8"
 
@@ -90,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--average", type=int, default=1, help="samples averaged per output frame (the bundle's default)")
     ap.add_argument("--mirror", action="store_true",
                     help="every second averaged sample on the mirrored frame (with --average 2: a mirrored pair)")
-    ap.add_argument("--tone-anchor", type=float, default=0.0, metavar="PX",
+    ap.add_argument("--tone-anchor", type=float, default=None, metavar="PX",
                     help="the output's content coarser than PX becomes one colour transform of the night frame's "
-                         "(edge_agent/runtime/tone_anchor.py; 0: off)")
+                         "(edge_agent/runtime/tone_anchor.py; 0: off; default: the student config's tone_anchor, "
+                         "the anchor it trained through)")
     ap.add_argument("--motion", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                     help="the temporal filter's motion thresholds (x noise level), from python -m benchmarks.temporal")
     ap.add_argument("--eval-limit", type=int, default=6)
@@ -115,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = BundleSpec(
         version=args.version, version_code=version_code, sampler="euler", sigmas=schedules,
         default_steps=args.default_steps, average=args.average, mirror=args.mirror,
-        tone_anchor=args.tone_anchor, tile=(384, 672), tile_overlap=32,
+        tone_anchor=scfg.tone_anchor if args.tone_anchor is None else args.tone_anchor, tile=(384, 672), tile_overlap=32,
         provenance={"data": f"export.sources: {len(load_split(data, 'train'))} clean training frames "
                             "(opencv-doc, wallpaper photos, scikit-image/learn); vtest.avi held out",
                     "method": student_method(scfg, ckpt["step"]),

@@ -62,7 +62,8 @@ def test_one_command_pipeline(dataset, tmp_path, monkeypatch):  # noqa: F811
                                        "iterations": 3, "batch": 2, "crop": 64, "lr_warmup": 1}))
     student = tmp_path / "student.yaml"
     student.write_text(yaml.safe_dump({"data": str(dataset), "teacher": str(tmp_path / "t" / "last.pt"),
-                                       "out": str(tmp_path / "s"), "iterations": 2, "batch": 2, "crop": 64}))
+                                       "out": str(tmp_path / "s"), "iterations": 2, "batch": 2, "crop": 64,
+                                       "tone_anchor": 8.0}))  # trains through the anchor, the bundle inherits it
     out = tmp_path / "bundle"
     assert pipeline(["--teacher-config", str(teacher), "--student-config", str(student), "--out", str(out),
                      "--eval-limit", "1", "--calibration-frames", "2"]) == 0
@@ -75,3 +76,5 @@ def test_one_command_pipeline(dataset, tmp_path, monkeypatch):  # noqa: F811
     assert json.loads((out / "manifest.json").read_text())["version_code"] == 1
     assert bundle.temporal is not None and m["settings"]["steps"] == 2  # the video filter ships with the model
     assert m["provenance"]["student"]["history"][-1]["config"]["iterations"] == 2
+    assert m["sampler"]["tone_anchor"] == 8.0 and "tone_anchor" in m["requires"]
+    assert "judged through the 8 px tone anchor" in m["provenance"]["method"]
