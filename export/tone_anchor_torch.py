@@ -20,7 +20,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-SCALE = 4  # as the runtime's tone_anchor.SCALE
+from edge_agent.runtime.tone_anchor import SCALE
+
 RIDGE = 1e-6  # relative to the design's mean diagonal: keeps a grey (IR) frame's normal equations solvable
 
 
@@ -47,10 +48,16 @@ def low_pass(img: torch.Tensor, sigma: float) -> torch.Tensor:
     return img
 
 
+def _design(img: torch.Tensor) -> torch.Tensor:
+    """Nx3xhxw -> Nx4x(h*w): each pixel's colour and a 1 (the offset)."""
+    flat = img.reshape(img.shape[0], 3, -1)
+    return torch.cat([flat, torch.ones_like(flat[:, :1])], dim=1)
+
+
 def fit_colour_transform(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per item, the 4x3 ``M`` minimising ``|[source, 1] M - target|^2`` (Nx3xhxw each -> Nx4x3)."""
     n = source.shape[0]
-    design = torch.cat([source.reshape(n, 3, -1), torch.ones_like(source[:, :1].reshape(n, 1, -1))], dim=1)
+    design = _design(source)
     gram = design @ design.transpose(1, 2)  # Nx4x4
     ridge = RIDGE * gram.diagonal(dim1=1, dim2=2).mean(dim=1).view(n, 1, 1)
     rhs = design @ target.reshape(n, 3, -1).transpose(1, 2)  # Nx4x3
@@ -65,9 +72,7 @@ def anchor_to_night(night01: torch.Tensor, out01: torch.Tensor, sigma: float) ->
     night_low = low_pass(F.adaptive_avg_pool2d(night01.double(), size), sigma / SCALE)
     out_low = low_pass(F.adaptive_avg_pool2d(out01.double(), size), sigma / SCALE)
     matrix = fit_colour_transform(night_low, out_low)
-    n = night_low.shape[0]
-    flat = torch.cat([night_low.reshape(n, 3, -1), torch.ones_like(night_low[:, :1].reshape(n, 1, -1))], dim=1)
-    transformed = (matrix.transpose(1, 2) @ flat).reshape(night_low.shape)
+    transformed = (matrix.transpose(1, 2) @ _design(night_low)).reshape(night_low.shape)
     correction = F.interpolate((transformed - out_low).to(out01.dtype), size=(h, w), mode="bilinear",
                                align_corners=False)
     return out01 + correction
