@@ -183,9 +183,8 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     (out := Path(cfg.out)).mkdir(parents=True, exist_ok=True)
     ckpt = torch.load(cfg.teacher, map_location="cpu", weights_only=False)
     teacher = frozen(ckpt)
-    anchor = None
-    if cfg.colour_anchor_weight:
-        anchor = frozen(torch.load(cfg.colour_anchor, map_location="cpu", weights_only=False))
+    anchor = (frozen(torch.load(cfg.colour_anchor, map_location="cpu", weights_only=False))
+              if cfg.colour_anchor_weight else None)
     init = torch.load(cfg.init, map_location="cpu", weights_only=False) if cfg.init else None
     student, net_cfg = grown_student(frozen(init) if init else teacher, cfg.refine, cfg.refine_sees_noise)
     ema = copy.deepcopy(student).eval().requires_grad_(False)
@@ -252,6 +251,7 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
         x = x0 + torch.randn_like(x0) * s0.view(-1, 1, 1, 1)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             denoised = student(x, s0, night).float()
+
         def seen(img: torch.Tensor) -> torch.Tensor:  # what the runtime shows of a denoised frame in [-1, 1]
             return anchor_to_night(night, (img + 1) / 2, cfg.tone_anchor) * 2 - 1 if cfg.tone_anchor else img
 

@@ -116,10 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     schedules = {int(k): v for k, v in ckpt["schedules"].items()}
     previous = args.out / "manifest.json"
     version_code = json.loads(previous.read_text())["version_code"] + 1 if previous.exists() else 1
+    tone_anchor = scfg.tone_anchor if args.tone_anchor is None else args.tone_anchor  # default: what it trained through
     spec = BundleSpec(
         version=args.version, version_code=version_code, sampler="euler", sigmas=schedules,
         default_steps=args.default_steps, average=args.average, mirror=args.mirror,
-        tone_anchor=scfg.tone_anchor if args.tone_anchor is None else args.tone_anchor, tile=(384, 672), tile_overlap=32,
+        tone_anchor=tone_anchor, tile=(384, 672), tile_overlap=32,
         provenance={"data": f"export.sources: {len(load_split(data, 'train'))} clean training frames "
                             "(opencv-doc, wallpaper photos, scikit-image/learn); vtest.avi held out",
                     "method": student_method(scfg, ckpt["step"]),
