@@ -10,12 +10,11 @@ of the student's denoiser is solved from the Euler update:
 
     x_next = D + (x - D) * r,  r = sigma_{i+1} / sigma_i   =>   D* = (x_teacher - r x) / (1 - r)
 
-Why this method: it is the published distillation that starts from the
-teacher's weights (cheap to converge on a CPU), keeps the deterministic ODE
-sampler the runtime already has, and training all K in one network lets the
-box trade steps for speed without a second model. A data-consistency term
-(the EDM loss at the same sigma, weight ``data_weight``) keeps the student
-anchored to the clean frames where the teacher is still imperfect.
+Why this method: the published distillation that starts from the teacher's
+weights (cheap to converge on a CPU), keeps the runtime's deterministic ODE
+sampler, and all K in one network let the box trade steps for speed. A
+data-consistency term (the EDM loss at the same sigma, weight ``data_weight``)
+keeps the student anchored to the clean frames where the teacher is imperfect.
 """
 from __future__ import annotations
 
@@ -38,7 +37,7 @@ from .camera_model import EXPOSURE_RANGE, sample_params
 from .dataset import NightPairs, ReplayBatches, load_split
 from .network import Denoiser, NetConfig, loss_weight
 from .tone_anchor_torch import anchor_to_night
-from .train import describe_hardware, gradient_l1, load_into_grown, optimise, run_steps, save_checkpoint, use_bf16
+from .train import annealed, describe_hardware, gradient_l1, load_into_grown, optimise, run_steps, save_checkpoint, use_bf16
 
 
 @dataclass
@@ -54,6 +53,8 @@ class DistillConfig:
     batch: int = 12
     crop: int = 128
     lr: float = 2e-4
+    lr_anneal_start: int = 0  # see TrainConfig: from this step the lr falls linearly to lr * lr_anneal_to
+    lr_anneal_to: float = 0.1
     ema_decay: float = 0.995
     data_weight: float = 0.5
     # weight of the progressive-distillation term (match the teacher's two Heun substeps); 0 skips the
@@ -116,9 +117,8 @@ class DistillConfig:
         if unknown:
             raise SystemExit(f"error: {path}: unknown keys {sorted(unknown)}; allowed: {sorted(cls.__dataclass_fields__)}")
         cfg = cls(**raw)
-        cfg.steps = tuple(cfg.steps)
-        cfg.print_fonts = tuple(cfg.print_fonts)
-        cfg.exposure_range = tuple(cfg.exposure_range)
+        for key in ("steps", "print_fonts", "exposure_range"):  # YAML lists, the dataclass's tuples
+            setattr(cfg, key, tuple(getattr(cfg, key)))
         try:
             sample_params(np.random.default_rng(0), cfg.exposure_range)
         except (ValueError, TypeError) as exc:
@@ -131,8 +131,7 @@ class DistillConfig:
 
 def heun_two_substeps(teacher: Denoiser, x: torch.Tensor, s0: torch.Tensor, s2: torch.Tensor,
                       cond: torch.Tensor) -> torch.Tensor:
-    """Teacher: two Heun steps from s0 to s2 via their geometric midpoint
-    (the last sub-step to sigma 0 is an Euler step)."""
+    """Teacher: two Heun steps from s0 to s2 via their geometric midpoint (Euler for a last one to 0)."""
     s1 = torch.where(s2 > 0, (s0 * s2.clamp_min(1e-8)).sqrt(), s0 * 0.1)
     for a, b in ((s0, s1), (s1, s2)):
         av, bv = a.view(-1, 1, 1, 1), b.view(-1, 1, 1, 1)
@@ -146,9 +145,8 @@ def heun_two_substeps(teacher: Denoiser, x: torch.Tensor, s0: torch.Tensor, s2: 
 
 def mirrored_pair(teacher: Denoiser, x0: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor,
                   cond: torch.Tensor) -> torch.Tensor:
-    """What the runtime's mirrored pair makes of this input (``Enhancer.views``): the mean of the
-    teacher's estimate at ``x`` and, mirrored back, its estimate on the mirrored frame at an independent
-    noise of the same level around the clean ``x0``."""
+    """The runtime's mirrored pair (``Enhancer.views``) for this input: the mean of the teacher at ``x`` and,
+    mirrored back, the teacher on the mirrored frame at independent noise of the same level around ``x0``."""
     other = (x0 + torch.randn_like(x0) * sigma.view(-1, 1, 1, 1)).flip(3)
     return 0.5 * (teacher(x, sigma, cond) + teacher(other, sigma, cond.flip(3)).flip(3))
 
@@ -277,6 +275,8 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 pair = mirrored_pair(teacher, x0, x, s0, night).float()
             loss = loss + cfg.pair_weight * (old * w * (shown - seen(pair)) ** 2).mean()
+        for group, base in zip(opt.param_groups, (cfg.lr, cfg.lr * cfg.refine_lr_scale)):
+            group["lr"] = annealed(base, step, cfg.lr_anneal_start, cfg.lr_anneal_to, cfg.iterations)
         optimise(loss, student, ema, opt, cfg.ema_decay)
         return loss.item()
 

@@ -76,6 +76,8 @@ def student_method(scfg: DistillConfig, step: int) -> str:
               if scfg.colour_anchor_weight else "")
     if scfg.tone_anchor:
         anchor += f", judged through the {scfg.tone_anchor:g} px tone anchor"
+    if scfg.lr_anneal_start:
+        anchor += f", lr annealed to {scfg.lr_anneal_to:g}x from iteration {scfg.lr_anneal_start}"
     steps = "/".join(map(str, scfg.steps))
     return f"EDM teacher -> {steps}-step Euler student {how}{anchor}, {step} iterations, conv-only INT8"
 

@@ -200,10 +200,14 @@ def learning_rate(cfg: TrainConfig, step: int, opt_start: int = 0) -> float:
     """Linear warm-up of a fresh optimiser, then constant, then an optional
     linear anneal over the last stretch (EMA weights gain most from it)."""
     lr = cfg.lr * min(1.0, (step - opt_start + 1) / cfg.lr_warmup)
-    if cfg.lr_anneal_start and step >= cfg.lr_anneal_start:
-        done = (step - cfg.lr_anneal_start) / max(1, cfg.iterations - cfg.lr_anneal_start)
-        lr *= 1 - (1 - cfg.lr_anneal_to) * min(1.0, done)
-    return lr
+    return annealed(lr, step, cfg.lr_anneal_start, cfg.lr_anneal_to, cfg.iterations)
+
+
+def annealed(lr: float, step: int, start: int, to: float, iterations: int) -> float:
+    """``lr`` until ``start`` (0: always), then falling linearly to ``lr * to`` at ``iterations``."""
+    if not start or step < start:
+        return lr
+    return lr * (1 - (1 - to) * min(1.0, (step - start) / max(1, iterations - start)))
 
 
 def load_into_grown(model: Denoiser, state: dict) -> None:

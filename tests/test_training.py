@@ -233,6 +233,10 @@ def test_learning_rate_warms_up_holds_and_anneals():
     fresh_optimiser = learning_rate(TrainConfig(lr=1e-3, lr_warmup=10), 1000, opt_start=995)
     assert fresh_optimiser == pytest.approx(6e-4)  # a grown network's new optimiser warms up
     assert learning_rate(TrainConfig(lr=1e-3, lr_warmup=1), 10**6) == pytest.approx(1e-3)  # no anneal by default
+    from export.train import annealed
+
+    assert [annealed(1.0, step, 10, 0.1, 20) for step in (0, 10, 15, 20, 30)] == pytest.approx([1, 1, 0.55, 0.1, 0.1])
+    assert annealed(1.0, 10**6, 0, 0.1, 20) == 1.0  # start 0: constant (the students' default)
 
 
 def test_config_rejects_unknown_keys(tmp_path):
@@ -253,6 +257,7 @@ def test_the_manifest_says_how_the_student_was_made():
     assert "gradient L1" not in own
     assert "from v11.pt" in student_method(DistillConfig(teacher_weight=0.0, init="v11.pt", tone_anchor=24.0), 10)
     assert "tone anchor" in student_method(DistillConfig(teacher_weight=0.0, tone_anchor=24.0), 10)
+    assert "lr annealed to 0.1x from iteration 500" in student_method(DistillConfig(lr_anneal_start=500), 10)
     v8 = student_method(DistillConfig(teacher_weight=0.0, edge_weight=0.5, print_weight=4.0, print_dihedral=True), 10)
     assert "EDM L2 + gradient L1, print pixels weighed 5x, print in all 8 orientations" in v8
 
@@ -278,10 +283,12 @@ def test_distillation_with_the_mirrored_pair_term(dataset, tmp_path):
     cfg = TrainConfig(data=str(dataset), out=str(tmp_path / "t"), net=TINY_NET, iterations=1, batch=2, crop=64,
                       lr_warmup=1, threads=1)
     teacher = train(cfg, quiet=True)
-    dcfg = DistillConfig(data=str(dataset), teacher=str(teacher), out=str(tmp_path / "s"), steps=(1,), iterations=2,
-                         batch=2, crop=64, teacher_weight=0.0, pair_weight=1.0, threads=1)
+    dcfg = DistillConfig(data=str(dataset), teacher=str(teacher), out=str(tmp_path / "s"), steps=(1,), iterations=3,
+                         batch=2, crop=64, teacher_weight=0.0, pair_weight=1.0, threads=1, lr=1e-4,
+                         lr_anneal_start=1, lr_anneal_to=0.1)
     student = torch.load(distill(dcfg), weights_only=False)
-    assert student["step"] == 2 and student["config"]["pair_weight"] == 1.0
+    assert student["step"] == 3 and student["config"]["pair_weight"] == 1.0
+    assert student["optimizer"]["param_groups"][0]["lr"] == pytest.approx(5.5e-5)  # step 2: half-way down
     assert all(torch.isfinite(v).all() for v in student["ema"].values() if v.is_floating_point())
 
 
