@@ -61,7 +61,7 @@ def student_method(scfg: DistillConfig, step: int) -> str:
     """How the bundled network was made, in one line for the manifest."""
     if not step:
         return ("EDM teacher sampled on the student's Euler schedules, not distilled yet "
-                "(the student architecture trained as the teacher), conv-only INT8")
+                "(the student architecture trained as the teacher), INT8 convolutions but the stem and context branch")
     loss = "EDM L2" + (" + gradient L1" if scfg.edge_weight else "")
     if scfg.print_weight:
         loss += f", print pixels weighed {1 + scfg.print_weight:g}x"
@@ -79,7 +79,8 @@ def student_method(scfg: DistillConfig, step: int) -> str:
     if scfg.lr_anneal_start:
         anchor += f", lr annealed to {scfg.lr_anneal_to:g}x from iteration {scfg.lr_anneal_start}"
     steps = "/".join(map(str, scfg.steps))
-    return f"EDM teacher -> {steps}-step Euler student {how}{anchor}, {step} iterations, conv-only INT8"
+    int8 = "INT8 convolutions but the stem and context branch"  # calibration/quantize.py FLOAT_SCOPE_PATTERN
+    return f"EDM teacher -> {steps}-step Euler student {how}{anchor}, {step} iterations, {int8}"
 
 
 def main(argv: list[str] | None = None) -> int:
