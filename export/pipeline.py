@@ -57,11 +57,15 @@ def quick_metrics(student: Path, data: Path, schedules: dict[int, list[float]], 
     return metrics
 
 
+# what calibration/quantize.py leaves in float (FLOAT_SCOPE_PATTERN), for the manifest
+INT8_SCOPE = "INT8 convolutions but the stem and context branch"
+
+
 def student_method(scfg: DistillConfig, step: int) -> str:
     """How the bundled network was made, in one line for the manifest."""
     if not step:
         return ("EDM teacher sampled on the student's Euler schedules, not distilled yet "
-                "(the student architecture trained as the teacher), INT8 convolutions but the stem and context branch")
+                f"(the student architecture trained as the teacher), {INT8_SCOPE}")
     loss = "EDM L2" + (" + gradient L1" if scfg.edge_weight else "")
     if scfg.print_weight:
         loss += f", print pixels weighed {1 + scfg.print_weight:g}x"
@@ -72,15 +76,14 @@ def student_method(scfg: DistillConfig, step: int) -> str:
     start = f"from {scfg.init}" if scfg.init else "from the teacher's weights"
     how = ("progressive distillation to the teacher's Heun substeps" if scfg.teacher_weight
            else f"trained on its own Euler schedules from the data ({loss}), {start}")
-    anchor = (f", low frequencies (pooled {scfg.colour_anchor_pool}x) anchored to {scfg.colour_anchor}"
+    extras = (f", low frequencies (pooled {scfg.colour_anchor_pool}x) anchored to {scfg.colour_anchor}"
               if scfg.colour_anchor_weight else "")
     if scfg.tone_anchor:
-        anchor += f", judged through the {scfg.tone_anchor:g} px tone anchor"
+        extras += f", judged through the {scfg.tone_anchor:g} px tone anchor"
     if scfg.lr_anneal_start:
-        anchor += f", lr annealed to {scfg.lr_anneal_to:g}x from iteration {scfg.lr_anneal_start}"
+        extras += f", lr annealed to {scfg.lr_anneal_to:g}x from iteration {scfg.lr_anneal_start}"
     steps = "/".join(map(str, scfg.steps))
-    int8 = "INT8 convolutions but the stem and context branch"  # calibration/quantize.py FLOAT_SCOPE_PATTERN
-    return f"EDM teacher -> {steps}-step Euler student {how}{anchor}, {step} iterations, {int8}"
+    return f"EDM teacher -> {steps}-step Euler student {how}{extras}, {step} iterations, {INT8_SCOPE}"
 
 
 def main(argv: list[str] | None = None) -> int:
