@@ -1,20 +1,16 @@
 """Distil the teacher into a 2-4 step student.
 
-Method: progressive distillation (Salimans & Ho, 2022) generalised to the
-EDM/Euler setting and to several step counts at once. The student starts
-from the teacher's own (EMA) weights — a narrow student trained from scratch
-does not converge in minutes (../shared/FINDINGS.md) — and learns to land,
-in *one* Euler step from sigma_i to sigma_{i+1} of a K-step schedule
-(K in {2, 3, 4}), where the teacher lands in two Heun sub-steps. The target
-of the student's denoiser is solved from the Euler update:
+Method: progressive distillation (Salimans & Ho, 2022) generalised to the EDM/Euler setting and to
+several step counts at once. The student starts from the teacher's own (EMA) weights (a narrow student
+trained from scratch does not converge in minutes, ../shared/FINDINGS.md) and learns to land, in *one*
+Euler step from sigma_i to sigma_{i+1} of a K-step schedule (K in {2, 3, 4}), where the teacher lands in
+two Heun sub-steps. The target of the student's denoiser is solved from the Euler update:
 
     x_next = D + (x - D) * r,  r = sigma_{i+1} / sigma_i   =>   D* = (x_teacher - r x) / (1 - r)
 
-Why this method: the published distillation that starts from the teacher's
-weights (cheap to converge on a CPU), keeps the runtime's deterministic ODE
-sampler, and all K in one network let the box trade steps for speed. A
-data-consistency term (the EDM loss at the same sigma, weight ``data_weight``)
-keeps the student anchored to the clean frames where the teacher is imperfect.
+Why: it starts from the teacher's weights (cheap to converge on a CPU), keeps the runtime's deterministic
+ODE sampler, and all K in one network let the box trade steps for speed. A data term (the EDM loss at the
+same sigma, ``data_weight``) anchors the student to the clean frames where the teacher is imperfect.
 """
 from __future__ import annotations
 
@@ -37,7 +33,8 @@ from .camera_model import EXPOSURE_RANGE, sample_params
 from .dataset import NightPairs, ReplayBatches, load_split
 from .network import Denoiser, NetConfig, loss_weight
 from .tone_anchor_torch import anchor_to_night
-from .train import annealed, describe_hardware, gradient_l1, load_into_grown, optimise, run_steps, save_checkpoint, use_bf16
+from .losses import gradient_l1, ssim_loss
+from .train import annealed, describe_hardware, load_into_grown, optimise, run_steps, save_checkpoint, use_bf16
 
 
 @dataclass
@@ -61,6 +58,9 @@ class DistillConfig:
     # teacher entirely: the student then learns its own schedule from the data alone (see the v2 config)
     teacher_weight: float = 1.0
     edge_weight: float = 0.0  # gradient-L1 on the data term, as in the teacher's recipe
+    # 1 - luma SSIM (export.losses.ssim_loss, the native table's SSIM) of the shown frame against the clean one.
+    # Why: L2 trades local contrast and structure for its last fraction of a dB; SSIM is a target of its own
+    ssim_weight: float = 0.0
     # low-frequency anchor: the student's denoised frame, average-pooled by colour_anchor_pool, is pulled
     # towards that of this checkpoint (frozen) at the same input. Why: training on the 87 scenes moves the
     # global colour and exposure of held-out footage (export/README.md), while detail and print improve;
@@ -95,12 +95,10 @@ class DistillConfig:
     refine_lr_scale: float = 1.0
     # the weights the student starts from, when not the teacher's (the teacher stays the pair target)
     init: str = ""
-    # exposures the camera model draws (camera_model.EXPOSURE_RANGE by default). Why widen the top: at
-    # dusk and under bright lamps a frame needs little more than a gain, yet the students trained up to
-    # 1/4 fall 4-6 dB below the gained night frame there (GT-mean, session 13) and read less print
+    # exposures the camera model draws (camera_model.EXPOSURE_RANGE by default). Why widen the top: students
+    # trained up to 1/4 fall 4-6 dB below the gained night frame at dusk (GT-mean, session 13)
     exposure_range: tuple[float, float] = EXPOSURE_RANGE
-    # the colour-anchor, teacher and mirrored-pair terms follow older networks, which never saw exposures above
-    # this: they apply only to items at or below it (0: to every item)
+    # anchor, teacher and pair terms follow older networks, blind to exposures above this (0: they judge every item)
     old_model_max_exposure: float = 0.0
     # train through the runtime's tone anchor of this many px (the bundle's sampler.tone_anchor; 0: off): the
     # data, edge and pair terms judge the anchored frame, whose coarse tone the network no longer has to draw
@@ -259,6 +257,8 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
         loss = cfg.data_weight * (w * sq).mean()
         if cfg.edge_weight:
             loss = loss + cfg.edge_weight * gradient_l1(shown, x0, pixel_weight)
+        if cfg.ssim_weight:
+            loss = loss + cfg.ssim_weight * ssim_loss(shown, x0)
         if anchor is not None:
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 anchored = anchor(x, s0, night).float()

@@ -67,6 +67,7 @@ def student_method(scfg: DistillConfig, step: int) -> str:
         return ("EDM teacher sampled on the student's Euler schedules, not distilled yet "
                 f"(the student architecture trained as the teacher), {INT8_SCOPE}")
     loss = "EDM L2" + (" + gradient L1" if scfg.edge_weight else "")
+    loss += f" + {scfg.ssim_weight:g} x (1 - luma SSIM)" if scfg.ssim_weight else ""
     if scfg.print_weight:
         loss += f", print pixels weighed {1 + scfg.print_weight:g}x"
     if scfg.print_dihedral:

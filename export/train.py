@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 from edge_agent.progress import Progress
 
 from .dataset import NightPairs, ReplayBatches, load_split
+from .losses import gradient_l1
 from .network import Denoiser, NetConfig, loss_weight
 
 
@@ -79,16 +80,6 @@ def sample_sigmas(cfg: TrainConfig, n: int, device: torch.device) -> torch.Tenso
     uniform = (torch.rand(n, device=device) * (hi - lo) + lo).exp()
     pick = torch.rand(n, device=device) < cfg.uniform_fraction
     return torch.where(pick, uniform, lognormal)
-
-
-def gradient_l1(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean absolute difference of horizontal and vertical image gradients, optionally weighted per
-    pixel (``weight`` broadcastable to ``a``; each difference takes the weight of its first pixel)."""
-    dx = ((a[..., :, 1:] - a[..., :, :-1]) - (b[..., :, 1:] - b[..., :, :-1])).abs()
-    dy = ((a[..., 1:, :] - a[..., :-1, :]) - (b[..., 1:, :] - b[..., :-1, :])).abs()
-    if weight is not None:
-        dx, dy = dx * weight[..., :, :-1], dy * weight[..., :-1, :]
-    return dx.mean() + dy.mean()
 
 
 def edm_loss(model: torch.nn.Module, clean: torch.Tensor, night: torch.Tensor, sigma: torch.Tensor,

@@ -156,7 +156,7 @@ def test_replay_batches_carry_the_print_mask_through_flips_and_transposes():
 
 
 def test_print_weight_scales_the_loss_only_where_print_lies():
-    from export.train import gradient_l1
+    from export.losses import gradient_l1
 
     a, b = torch.zeros(1, 1, 6, 6), torch.zeros(1, 1, 6, 6)
     a[..., 1, 1] = 1.0  # one wrong pixel
@@ -260,6 +260,8 @@ def test_the_manifest_says_how_the_student_was_made():
     assert "lr annealed to 0.1x from iteration 500" in student_method(DistillConfig(lr_anneal_start=500), 10)
     v8 = student_method(DistillConfig(teacher_weight=0.0, edge_weight=0.5, print_weight=4.0, print_dihedral=True), 10)
     assert "EDM L2 + gradient L1, print pixels weighed 5x, print in all 8 orientations" in v8
+    with_ssim = student_method(DistillConfig(teacher_weight=0.0, ssim_weight=0.5, print_weight=4.0), 10)
+    assert "EDM L2 + 0.5 x (1 - luma SSIM), print" in with_ssim
 
 
 def test_mirrored_pair_target_undoes_its_mirror_and_averages_two_noises():
@@ -285,9 +287,9 @@ def test_distillation_with_the_mirrored_pair_term(dataset, tmp_path):
     teacher = train(cfg, quiet=True)
     dcfg = DistillConfig(data=str(dataset), teacher=str(teacher), out=str(tmp_path / "s"), steps=(1,), iterations=3,
                          batch=2, crop=64, teacher_weight=0.0, pair_weight=1.0, threads=1, lr=1e-4,
-                         lr_anneal_start=1, lr_anneal_to=0.1)
+                         lr_anneal_start=1, lr_anneal_to=0.1, ssim_weight=0.5)
     student = torch.load(distill(dcfg), weights_only=False)
-    assert student["step"] == 3 and student["config"]["pair_weight"] == 1.0
+    assert student["step"] == 3 and student["config"]["pair_weight"] == 1.0 and student["config"]["ssim_weight"] == 0.5
     assert student["optimizer"]["param_groups"][0]["lr"] == pytest.approx(5.5e-5)  # step 2: half-way down
     assert all(torch.isfinite(v).all() for v in student["ema"].values() if v.is_floating_point())
 
