@@ -61,7 +61,7 @@ def quick_metrics(student: Path, data: Path, schedules: dict[int, list[float]], 
 INT8_SCOPE = "INT8 convolutions but the stem and context branch"
 
 
-def student_method(scfg: DistillConfig, step: int) -> str:
+def student_method(scfg: DistillConfig, step: int, init_step: int | None = None) -> str:
     """How the bundled network was made, in one line for the manifest."""
     if not step:
         return ("EDM teacher sampled on the student's Euler schedules, not distilled yet "
@@ -74,7 +74,9 @@ def student_method(scfg: DistillConfig, step: int) -> str:
         loss += ", print in all 8 orientations"
     if scfg.pair_weight:
         loss += ", matched to the teacher's mirrored pair"
+    # the init file may have trained on since: its step when the student started names the weights
     start = f"from {scfg.init}" if scfg.init else "from the teacher's weights"
+    start += f" @{init_step}" if scfg.init and init_step is not None else ""
     how = ("progressive distillation to the teacher's Heun substeps" if scfg.teacher_weight
            else f"trained on its own Euler schedules from the data ({loss}), {start}")
     extras = (f", low frequencies (pooled {scfg.colour_anchor_pool}x) anchored to {scfg.colour_anchor}"
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         tone_anchor=tone_anchor, tile=(384, 672), tile_overlap=32,
         provenance={"data": f"export.sources: {len(load_split(data, 'train'))} clean training frames "
                             "(opencv-doc, wallpaper photos, scikit-image/learn); vtest.avi held out",
-                    "method": student_method(scfg, ckpt["step"]),
+                    "method": student_method(scfg, ckpt["step"], ckpt.get("init_step")),
                     # the student records the teacher it started from (a later teacher may sit in its folder)
                     "teacher": {"step": ckpt.get("teacher_step", teacher_ckpt["step"]),
                                 "history": ckpt.get("teacher_history", teacher_ckpt["history"]),
