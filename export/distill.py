@@ -33,8 +33,9 @@ from .camera_model import EXPOSURE_RANGE, sample_params
 from .dataset import NightPairs, ReplayBatches, load_split
 from .network import Denoiser, NetConfig, loss_weight
 from .tone_anchor_torch import anchor_to_night
+from .grow import grown_student
 from .losses import gradient_l1, ssim_loss
-from .train import annealed, describe_hardware, load_into_grown, optimise, run_steps, save_checkpoint, use_bf16
+from .train import annealed, describe_hardware, optimise, run_steps, save_checkpoint, use_bf16
 
 
 @dataclass
@@ -93,6 +94,9 @@ class DistillConfig:
     # the grown stage's learning rate, as a multiple of lr. Why: its output starts at zero and at the
     # trained network's lr it moved 0.5 of 255 levels in 4,250 iterations (v10, session 12)
     refine_lr_scale: float = 1.0
+    # U-Net widths to grow the starting weights into (export/grow.py: the same function at the start; empty:
+    # as they are). Why: one call of a wider network for the budget of the mirrored pair's two narrow ones
+    channels: tuple[int, ...] = ()
     # the weights the student starts from, when not the teacher's (the teacher stays the pair target)
     init: str = ""
     # exposures the camera model draws (camera_model.EXPOSURE_RANGE by default). Why widen the top: students
@@ -115,7 +119,7 @@ class DistillConfig:
         if unknown:
             raise SystemExit(f"error: {path}: unknown keys {sorted(unknown)}; allowed: {sorted(cls.__dataclass_fields__)}")
         cfg = cls(**raw)
-        for key in ("steps", "print_fonts", "exposure_range"):  # YAML lists, the dataclass's tuples
+        for key in ("steps", "print_fonts", "exposure_range", "channels"):  # YAML lists, the dataclass's tuples
             setattr(cfg, key, tuple(getattr(cfg, key)))
         try:
             sample_params(np.random.default_rng(0), cfg.exposure_range)
@@ -156,21 +160,6 @@ def frozen(ckpt: dict) -> Denoiser:
     return net.eval().requires_grad_(False).to(memory_format=torch.channels_last)
 
 
-def grown_student(teacher: Denoiser, refine: int, sees_noise: bool = True) -> tuple[Denoiser, NetConfig]:
-    """A trainable copy of ``teacher``, with a full-resolution refinement stage of width ``refine`` added
-    (identity at the start) when the teacher has none."""
-    cfg = teacher.net.cfg
-    if not refine or refine == cfg.refine:
-        return copy.deepcopy(teacher).train().requires_grad_(True), cfg
-    if cfg.refine:
-        raise SystemExit(f"error: refine {refine}: the starting network already has a refinement stage of width "
-                         f"{cfg.refine}; allowed: 0 or {cfg.refine}")
-    net_cfg = NetConfig(**{**cfg.to_dict(), "refine": refine, "refine_sees_noise": sees_noise})
-    student = Denoiser(net_cfg).to(memory_format=torch.channels_last)
-    load_into_grown(student, teacher.state_dict())
-    return student.train(), net_cfg
-
-
 def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     for font in cfg.print_fonts:
         if not Path(font).is_file():
@@ -182,7 +171,7 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     anchor = (frozen(torch.load(cfg.colour_anchor, map_location="cpu", weights_only=False))
               if cfg.colour_anchor_weight else None)
     init = torch.load(cfg.init, map_location="cpu", weights_only=False) if cfg.init else None
-    student, net_cfg = grown_student(frozen(init) if init else teacher, cfg.refine, cfg.refine_sees_noise)
+    student, net_cfg = grown_student(frozen(init) if init else teacher, cfg.refine, cfg.refine_sees_noise, cfg.channels)
     ema = copy.deepcopy(student).eval().requires_grad_(False)
     grown = [p for n, p in student.named_parameters() if n.startswith("net.refine.")]
     trained = [p for n, p in student.named_parameters() if not n.startswith("net.refine.")]

@@ -300,7 +300,8 @@ def test_student_grows_a_full_resolution_stage_and_starts_as_its_teacher(dataset
     """``refine``: the student is the starting network plus an identity-initialised full-resolution
     stage (seeing the noisy input or not); it trains on from there at its own learning rate, its
     checkpoint records the grown network, and it resumes."""
-    from export.distill import frozen, grown_student
+    from export.distill import frozen
+    from export.grow import grown_student
 
     cfg = TrainConfig(data=str(dataset), out=str(tmp_path / "t"), net=TINY_NET, iterations=1, batch=2, crop=64,
                       lr_warmup=1, threads=1)
