@@ -81,6 +81,8 @@ def student_method(scfg: DistillConfig, step: int, init_step: int | None = None)
            else f"trained on its own Euler schedules from the data ({loss}), {start}")
     extras = (f", low frequencies (pooled {scfg.colour_anchor_pool}x) anchored to {scfg.colour_anchor}"
               if scfg.colour_anchor_weight else "")
+    if scfg.channels:
+        extras += f", grown to {'/'.join(map(str, scfg.channels))} channels"
     if scfg.tone_anchor:
         extras += f", judged through the {scfg.tone_anchor:g} px tone anchor"
     if scfg.lr_anneal_start:

@@ -257,6 +257,7 @@ def test_the_manifest_says_how_the_student_was_made():
     assert "gradient L1" not in own
     assert "from v11.pt" in student_method(DistillConfig(teacher_weight=0.0, init="v11.pt", tone_anchor=24.0), 10)
     assert "from v13.pt @6808," in student_method(DistillConfig(teacher_weight=0.0, init="v13.pt"), 10, init_step=6808)
+    assert "grown to 28/56 channels" in student_method(DistillConfig(teacher_weight=0.0, channels=(28, 56)), 10)
     assert "tone anchor" in student_method(DistillConfig(teacher_weight=0.0, tone_anchor=24.0), 10)
     assert "lr annealed to 0.1x from iteration 500" in student_method(DistillConfig(lr_anneal_start=500), 10)
     v8 = student_method(DistillConfig(teacher_weight=0.0, edge_weight=0.5, print_weight=4.0, print_dihedral=True), 10)
