@@ -53,8 +53,9 @@ def widen(start: Denoiser, channels: list[int], seed: int = 0) -> tuple[Denoiser
         raise SystemExit(f"error: channels {list(channels)}: the starting network has {cfg.channels}; allowed: "
                          f"{len(cfg.channels)} levels, each at least as wide as the start's")
     net_cfg = NetConfig(**{**cfg.to_dict(), "channels": list(channels)})
-    torch.manual_seed(seed)
-    wide = Denoiser(net_cfg)
+    with torch.random.fork_rng():  # the added columns' draw leaves the caller's random stream as it was
+        torch.manual_seed(seed)
+        wide = Denoiser(net_cfg)
     old = start.state_dict()
     state = {k: _widen_tensor(old[k], v, _film_chunks(k)) for k, v in wide.state_dict().items()}
     wide.load_state_dict(state)
