@@ -73,8 +73,11 @@ def band_ratio(out: np.ndarray, clean: np.ndarray) -> float:
 def score(out: np.ndarray, clean: np.ndarray) -> dict[str, tuple[float, float]]:
     """(SSIM, PSNR) of every repair of one enhanced frame, rounded to uint8 as a frame would be."""
     o, c = out.astype(np.float64), clean.astype(np.float64)
-    return {name: (ssim(r, c), psnr(r, c)) for name, fix in REPAIRS.items()
-            for r in [np.clip(np.round(fix(o, c)), 0, 255)]}
+    scores = {}
+    for name, fix in REPAIRS.items():
+        repaired = np.clip(np.round(fix(o, c)), 0, 255)
+        scores[name] = (ssim(repaired, c), psnr(repaired, c))
+    return scores
 
 
 def table(rows: list[dict], conditions: list[str]) -> str:
