@@ -22,6 +22,7 @@ import numpy as np
 
 from edge_agent.runtime.bundle import load_bundle
 from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer
+from edge_agent.runtime.monochrome import LUMA_WEIGHTS
 from export import native_eval as ne
 from export.camera_model import CONDITIONS, degrade
 from export.metrics import psnr, ssim
@@ -65,7 +66,7 @@ REPAIRS: dict[str, Repair] = {
 def band_ratio(out: np.ndarray, clean: np.ndarray) -> float:
     """Standard deviation of the 1-4 px luma band, output over clean (1: as much mid-scale contrast)."""
     def band(img: np.ndarray) -> np.ndarray:
-        luma = img @ np.array([0.299, 0.587, 0.114])
+        luma = img @ LUMA_WEIGHTS
         return _low(luma, 1.0) - _low(luma, 4.0)
     return float(band(out).std() / max(band(clean).std(), 1e-9))
 
