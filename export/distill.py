@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from torch.utils.data import DataLoader
 
 from edge_agent.progress import Progress
 from edge_agent.runtime.sampler import karras_sigmas
 
 from .camera_model import EXPOSURE_RANGE, sample_params
+from .config_file import load_recipe
 from .dataset import NightPairs, ReplayBatches, load_split
 from .network import Denoiser, NetConfig, loss_weight
 from .tone_anchor_torch import anchor_to_night
@@ -114,13 +114,7 @@ class DistillConfig:
 
     @classmethod
     def load(cls, path: Path) -> "DistillConfig":
-        raw = yaml.safe_load(path.read_text()) or {}
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise SystemExit(f"error: {path}: unknown keys {sorted(unknown)}; allowed: {sorted(cls.__dataclass_fields__)}")
-        cfg = cls(**raw)
-        for key in ("steps", "print_fonts", "exposure_range", "channels"):  # YAML lists, the dataclass's tuples
-            setattr(cfg, key, tuple(getattr(cfg, key)))
+        cfg = load_recipe(cls, path)
         try:
             sample_params(np.random.default_rng(0), cfg.exposure_range)
         except (ValueError, TypeError) as exc:

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import yaml
 from torch.utils.data import DataLoader
 
 from edge_agent.progress import Progress
 
+from .config_file import load_recipe
 from .dataset import NightPairs, ReplayBatches, load_split
 from .losses import gradient_l1
 from .network import Denoiser, NetConfig, loss_weight
@@ -67,11 +67,7 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
-        raw = yaml.safe_load(path.read_text()) or {}
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise SystemExit(f"error: {path}: unknown keys {sorted(unknown)}; allowed: {sorted(cls.__dataclass_fields__)}")
-        return cls(**raw)
+        return load_recipe(cls, path)
 
 
 def sample_sigmas(cfg: TrainConfig, n: int, device: torch.device) -> torch.Tensor:

@@ -246,6 +246,36 @@ def test_config_rejects_unknown_keys(tmp_path):
         TrainConfig.load(path)
 
 
+@pytest.mark.parametrize("text, message", [
+    ("lr: fast\n", "lr: Input should be a valid number"),
+    ("steps: [1, two]\n", "steps.1: Input should be a valid integer"),
+    ("- lr\n", "a list, not a mapping"),
+    ("lr: [\n", "not valid YAML"),
+    ("exposure_range: [0.5, 0.1]\n", "allowed 0 < low <= high <= 1"),
+])
+def test_a_bad_recipe_is_one_error_line_naming_the_key(tmp_path, text, message):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    with pytest.raises(SystemExit) as exc:
+        DistillConfig.load(path)
+    line = str(exc.value)
+    assert line.startswith(f"error: {path}") and message in line and "allowed" in line and "\n" not in line
+
+
+def test_every_committed_recipe_loads_with_its_types(tmp_path):
+    """PyYAML reads 5e-05 (no dot) as a string: the loader turns it into the float it means."""
+    from pathlib import Path
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text("lr: 5e-05\nsteps: [1, 2]\nchannels: [24, 40]\n")
+    cfg = DistillConfig.load(path)
+    assert cfg.lr == 5e-05 and cfg.steps == (1, 2) and cfg.channels == (24, 40)
+    for recipe in sorted((Path(__file__).parents[1] / "export" / "configs").glob("*.yaml")):
+        loader = TrainConfig if recipe.name.startswith("teacher") else DistillConfig
+        cfg = loader.load(recipe)
+        assert isinstance(cfg.lr, float) and isinstance(cfg.iterations, int), recipe
+
+
 def test_the_manifest_says_how_the_student_was_made():
     from export.pipeline import student_method
 
