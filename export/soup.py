@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from .train import save_checkpoint
+
 
 def _load(path: Path) -> dict:
     if not path.is_file():
@@ -67,9 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     soup = make_soup(args.checkpoints, args.weights)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_name(args.out.name + ".tmp")
-    torch.save(soup, partial)
-    partial.replace(args.out)  # a reader never sees half a checkpoint
+    save_checkpoint(soup, args.out)  # the trainers' writer: a reader never sees half a checkpoint
     print(f"soup of {len(args.checkpoints)} -> {args.out}")
     return 0
 
