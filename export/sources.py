@@ -9,6 +9,8 @@ Sources (see ``../shared/DATA.md`` for licences):
   the abstract art in those packages would teach the wrong statistics).
 * Images shipped inside the ``scikit-image`` and ``scikit-learn`` wheels.
 * Any folder of the user's own images or videos (their cameras' daytime footage).
+* Opt-in (``--more-photos``): ~140 more photographs from other Debian packages
+  (``export/more_photos.py``), for training runs that want more scenes.
 
 Packages are fetched with ``apt-get download`` + ``dpkg-deb -x`` into a cache,
 which needs no root. The result is a folder of PNGs::
@@ -32,6 +34,8 @@ import numpy as np
 
 from edge_agent.media import IMAGE_EXTS
 from edge_agent.media import READABLE_VIDEO_EXTS as VIDEO_EXTS
+
+from .more_photos import more_photos
 
 MAX_SIDE = 1024  # larger photos are box-downscaled: cleaner and cheaper to crop
 MIN_SIDE = 200
@@ -183,14 +187,21 @@ def _video_group(name: str) -> str:
     return parts[0] if len(parts) == 2 and parts[1].isdigit() else name
 
 
+def more_photo_frames(cache: Path) -> Iterator[Frame]:
+    for name, rgb, package in more_photos(lambda package: fetch_debian_package(package, cache)):
+        yield Frame(name, rgb, package)
+
+
 def build(out: Path, cache: Path, user_folders: list[Path] = (), with_packages: bool = True,
-          eval_clip_frames: int = 24) -> dict:
+          eval_clip_frames: int = 24, with_more_photos: bool = False) -> dict:
     """Write the dataset and return its index."""
     for sub in ("train", "eval", "eval_clip"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     streams: list[Iterator[Frame]] = [python_package_frames()]
     if with_packages:
         streams += [opencv_frames(cache), wallpaper_frames(cache)]
+    if with_packages and with_more_photos:
+        streams.append(more_photo_frames(cache))
     streams += [user_frames(f) for f in user_folders]
     index: dict = {"train": [], "eval": [], "eval_clip": [], "sources": {}}
     for stream in streams:
@@ -222,9 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--user-folder", type=Path, action="append", default=[],
                     help="a folder of your own daytime images/videos (repeatable)")
     ap.add_argument("--no-packages", action="store_true", help="skip the Debian packages (offline tests)")
+    ap.add_argument("--more-photos", action="store_true",
+                    help="add ~140 photographs from more Debian packages (export/more_photos.py); "
+                         "write them to another folder than the default dataset, which the benchmarks read")
     args = ap.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
-    index = build(args.out, args.cache, args.user_folder, not args.no_packages)
+    index = build(args.out, args.cache, args.user_folder, not args.no_packages, with_more_photos=args.more_photos)
     print(f"train {len(index['train'])} frames, eval {len(index['eval'])}, clip {len(index['eval_clip'])} -> {args.out}")
     return 0
 
