@@ -97,9 +97,13 @@ def test_a_signal_leaves_no_partial_file(tiny_bundle, tmp_path, signum, code):
     # an idle CI core: the job exited 0 before SIGINT arrived)
     src = write_video(tmp_path / "long.avi", 1500, w=320, h=240)
     dst = tmp_path / "sig.avi"
+    # A shell without job control starts `cmd &` with SIGINT ignored, and Python then installs no Ctrl-C
+    # handler (as it should: a background job is not interrupted from the terminal). The test runner may be
+    # such a job, so the child gets SIGINT's default back: the CLI's handling is what is tested, not the harness.
     proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "enhance", str(src), "-o", str(dst), "--model",
                              str(tiny_bundle), "--steps", "4", "--quiet"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not hidden(tmp_path) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # the writer's temporary file exists: frames are being written
