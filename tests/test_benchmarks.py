@@ -86,3 +86,32 @@ def test_bundle_latency_refuses_a_bad_resolution(tiny_bundle, tmp_path, capsys):
 
     assert bundle_latency(["--bundle", str(tiny_bundle), "--resolution", "big", "--out", str(tmp_path / "x")]) == 2
     assert "resolution 'big' is not WxH" in capsys.readouterr().err
+
+
+def test_temporal_input_averaging_rows_and_the_filter_on_night_frames(tiny_bundle, tmp_path):
+    from benchmarks.temporal import input_averaged, main as temporal
+    from edge_agent.runtime.temporal import TemporalSpec
+
+    out = tmp_path / "temporal"
+    assert temporal(["--quick", "--model", str(tiny_bundle), "--data", str(tiny_dataset(tmp_path / "data")),
+                     "--input-average", "0.8", "--out", str(out)]) == 0
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert set(rows["input averaged 0.8 + filter"]) == {"street_sodium", "very_dark"}
+    assert "input averaged 0.8 + filter" in out.with_suffix(".md").read_text()
+    # on a static noisy scene the averaged frames are quieter than any one frame; a bright square
+    # that jumps in is taken as it is (motion), not blended into the background
+    rng = np.random.default_rng(0)
+    scene = np.full((64, 64, 3), 40.0)
+    night = [np.clip(scene + rng.normal(0, 6, scene.shape), 0, 255).astype(np.uint8) for _ in range(12)]
+    night[-1][16:48, 16:48] = 220
+    averaged = input_averaged(night, 0.8, TemporalSpec(0.8, 2.5, 5.0))
+    assert averaged[-2].astype(float).std() < 0.7 * night[-2].astype(float).std()
+    assert abs(float(averaged[-1][24:40, 24:40].mean()) - 220.0) < 3.0
+
+
+def test_temporal_refuses_an_input_strength_outside_0_1(capsys):
+    from benchmarks.temporal import main as temporal
+
+    with pytest.raises(SystemExit) as exit_:
+        temporal(["--input-average", "1.0"])
+    assert exit_.value.code == 2 and "strictly between 0 and 1" in capsys.readouterr().err
