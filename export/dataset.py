@@ -35,6 +35,22 @@ def load_split(data_dir: Path, split: str) -> dict[str, np.ndarray]:
     return frames
 
 
+def source_scales(data_dir: Path, split: str, weights: dict[str, float]) -> list[float]:
+    """Per frame of ``split`` (in load_split's order), the weight of its source package in ``weights``
+    (1 for a source not named). SystemExit naming the source when ``weights`` names one the dataset lacks."""
+    index = json.loads((data_dir / "index.json").read_text())
+    sources = index.get("sources", {})
+    known = {sources.get(name, "") for name in index[split]}
+    unknown = sorted(set(weights) - known)
+    if unknown:
+        raise SystemExit(f"error: source_weights names {unknown}, not a source of {data_dir}'s {split} frames; "
+                         f"allowed: {sorted(known)}")
+    if any(not (w >= 0.0 and np.isfinite(w)) for w in weights.values()) or not any(
+            weights.get(sources.get(name, ""), 1.0) > 0 for name in index[split]):
+        raise SystemExit(f"error: source_weights {weights}: weights must be finite and >= 0, and leave a frame to draw")
+    return [float(weights.get(sources.get(name, ""), 1.0)) for name in index[split]]
+
+
 def random_crop(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     h, w = rgb.shape[:2]
     min_scale = max(size / min(h, w), 0.4)
@@ -88,15 +104,18 @@ class NightPairs(IterableDataset):
     """Endless (night, clean) pairs; yields tensors in [0, 1], CHW. With ``print_mask`` each item also
     carries where rendered print was pasted (1xHxW, 0..1), for a loss that weighs those pixels; with
     ``with_exposure`` it ends with the camera model's exposure (1x1x1), for loss terms that only hold
-    over part of the range. Exposures are drawn log-uniform over ``exposure_range``."""
+    over part of the range. Exposures are drawn log-uniform over ``exposure_range``. A frame is drawn
+    with odds in proportion to the square root of its area, times its ``frame_scales`` entry if given."""
 
     def __init__(self, frames: dict[str, np.ndarray], crop: int, seed: int, print_fraction: float = 0.0,
                  white_point_jitter: float = 0.0, print_fonts: tuple[str, ...] = (),
                  print_mask: bool = False, print_dihedral: bool = False,
-                 exposure_range: tuple[float, float] = EXPOSURE_RANGE, with_exposure: bool = False) -> None:
+                 exposure_range: tuple[float, float] = EXPOSURE_RANGE, with_exposure: bool = False,
+                 frame_scales: list[float] | None = None) -> None:
         self.frames = list(frames.values())
         areas = np.array([f.shape[0] * f.shape[1] for f in self.frames], dtype=np.float64)
-        self.weights = np.sqrt(areas) / np.sqrt(areas).sum()  # big photos count more, not overwhelmingly
+        weights = np.sqrt(areas) * (1.0 if frame_scales is None else np.asarray(frame_scales, np.float64))
+        self.weights = weights / weights.sum()  # big photos count more, not overwhelmingly; sources as scaled
         self.crop = crop
         self.seed = seed
         self.print_fraction = print_fraction

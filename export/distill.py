@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from edge_agent.runtime.sampler import karras_sigmas
 
 from .camera_model import EXPOSURE_RANGE, sample_params
 from .config_file import load_recipe
-from .dataset import NightPairs, ReplayBatches, load_split
+from .dataset import NightPairs, ReplayBatches, load_split, source_scales
 from .network import Denoiser, NetConfig, loss_weight
 from .tone_anchor_torch import anchor_to_night
 from .grow import grown_student
@@ -109,6 +109,10 @@ class DistillConfig:
     tone_anchor: float = 0.0
     replay_pool: int = 0
     replay_fresh: int = 2
+    # odds of drawing a scene, per source package of the dataset's index (1 for any not named), on top of
+    # the square root of its area. Why: data_wide's 115 added photographs are large and took 64 % of the
+    # draws from the 87 scenes the students were made on (v29: real CCTV up, the street photos down)
+    source_weights: dict[str, float] = field(default_factory=dict)
     threads: int = 0
     bf16: str = "auto"
 
@@ -194,7 +198,8 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
                       print_fraction=cfg.print_fraction,
                       white_point_jitter=cfg.white_point_jitter, print_fonts=cfg.print_fonts,
                       print_mask=cfg.print_weight > 0, print_dihedral=cfg.print_dihedral,
-                      exposure_range=cfg.exposure_range, with_exposure=cfg.old_model_max_exposure > 0)
+                      exposure_range=cfg.exposure_range, with_exposure=cfg.old_model_max_exposure > 0,
+                      frame_scales=source_scales(Path(cfg.data), "train", cfg.source_weights))
     if cfg.replay_pool:
         loader = ReplayBatches(iter(data), cfg.replay_pool, cfg.replay_fresh, cfg.batch, seed=cfg.seed + step)
     else:
