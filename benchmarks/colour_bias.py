@@ -16,7 +16,8 @@ import numpy as np
 
 from export.camera_model import CONDITIONS, degrade
 from export.dataset import load_split
-from export.native_eval import Plan, checkpoint_candidates
+from export.native_candidates import checkpoint_candidates
+from export.native_frames import Plan
 
 
 def error_profile(output: np.ndarray, clean: np.ndarray) -> dict:

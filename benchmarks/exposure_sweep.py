@@ -26,7 +26,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from export import native_eval as ne
+from edge_agent.measure import cpu_name
+from export import native_candidates as nc
+from export import native_frames as nf
 from export.camera_model import CONDITIONS, degrade
 from export.judges import judge_print
 from export.metrics import psnr, psnr_mean_matched
@@ -38,16 +40,16 @@ DEFAULT_CONDITIONS = ("dusk_led", "street_led", "ir_mono")
 
 def sweep_frames(debs: Path, stills: int, print_scenes: int) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
     """Real CCTV stills (the quick table's) and print scenes (plates and codes pasted into other frames)."""
-    path = ne.vtest_path(debs)
+    path = nf.vtest_path(debs)
     cap = cv2.VideoCapture(str(path))
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
-    full = ne.vtest_indices(total, ne.VTEST_FRAMES)
-    still_idx = ne.vtest_indices(total, stills)
-    print_idx = ne.print_backgrounds(full, print_scenes)
-    got = ne.read_video_frames(path, sorted(set(still_idx) | set(print_idx)))
-    return ({f"vtest_{i:04d}": ne._crop16(got[i]) for i in still_idx},
-            [ne._crop16(got[i]) for i in print_idx])
+    full = nf.vtest_indices(total, nf.VTEST_FRAMES)
+    still_idx = nf.vtest_indices(total, stills)
+    print_idx = nf.print_backgrounds(full, print_scenes)
+    got = nf.read_video_frames(path, sorted(set(still_idx) | set(print_idx)))
+    return ({f"vtest_{i:04d}": nf._crop16(got[i]) for i in still_idx},
+            [nf._crop16(got[i]) for i in print_idx])
 
 
 def score(enhance, stills: dict[str, np.ndarray], scenes: list[tuple[np.ndarray, list]], condition: str,
@@ -55,13 +57,13 @@ def score(enhance, stills: dict[str, np.ndarray], scenes: list[tuple[np.ndarray,
     params = replace(CONDITIONS[condition], exposure=exposure)
     psnrs, gt_means = [], []
     for name, clean in stills.items():
-        night, target = degrade(clean, params, ne.pair_seed(name, f"{condition}@{exposure}"))
+        night, target = degrade(clean, params, nf.pair_seed(name, f"{condition}@{exposure}"))
         out = enhance(night)
         psnrs.append(psnr(out, target))
         gt_means.append(psnr_mean_matched(out, target))
     read = wrong = targets = 0
     for k, (clean, truths) in enumerate(scenes):
-        night, _ = degrade(clean, params, ne.pair_seed(f"print_{k}", f"{condition}@{exposure}"))
+        night, _ = degrade(clean, params, nf.pair_seed(f"print_{k}", f"{condition}@{exposure}"))
         for r in judge_print(enhance(night), truths):
             targets += 1
             read += r["verdict"] == "read"
@@ -71,13 +73,13 @@ def score(enhance, stills: dict[str, np.ndarray], scenes: list[tuple[np.ndarray,
 
 
 def enhancers(checkpoints: list[Path], bundles: list[Path]) -> dict[str, object]:
-    plan = ne.Plan.quick()
+    plan = nf.Plan.quick()
     out: dict[str, object] = {"night input": lambda night: night}
     for path in checkpoints:
-        cand = ne.checkpoint_candidates(f"{path}:1", plan)[0]
+        cand = nc.checkpoint_candidates(f"{path}:1", plan)[0]
         out[cand.name] = lambda night, c=cand: c.enhance(night, 0)
     for path in bundles:
-        cand = ne.bundle_candidate(path, None, plan)
+        cand = nc.bundle_candidate(path, None, plan)
         out[cand.name] = lambda night, c=cand: c.enhance(night, c.seeds[0])
     return out
 
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                                  for name, fn in runs.items()}
         print(f"{condition} done", file=sys.stderr, flush=True)
     result = {"command": "python -m benchmarks.exposure_sweep " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "machine": ne.cpu_name(), "exposures": args.exposures, "stills": len(stills),
+              "machine": cpu_name(), "exposures": args.exposures, "stills": len(stills),
               "print_targets": sum(len(t) for _, t in scenes), "conditions": conditions}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")

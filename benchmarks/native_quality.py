@@ -20,7 +20,9 @@ import sys
 from pathlib import Path
 
 from benchmarks.report import write_report
-from export.native_eval import Plan, bundle_candidate, checkpoint_candidates, run
+from export.native_candidates import bundle_candidate, checkpoint_candidates
+from export.native_eval import run
+from export.native_frames import Plan
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "edge_agent" / "models" / "default"
 

@@ -31,18 +31,20 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.runtime.sampler import SAMPLERS, karras_sigmas, seeded_noise
-from export import native_eval as ne
+from export import native_candidates as nc
+from export.native_eval import run
+from export.native_frames import Plan
 
 
 def variant(model, schedules: dict[int, list[float]], spec: str):
     """An ``Enhance`` for one ``STEPS:KIND`` spec."""
     steps_s, _, kind = spec.partition(":")
     steps = int(steps_s)
-    sigmas = schedules.get(steps) or karras_sigmas(steps, ne.FEW_STEP_SIGMA_MIN, ne.SIGMA_MAX).tolist()
+    sigmas = schedules.get(steps) or karras_sigmas(steps, nc.FEW_STEP_SIGMA_MIN, nc.SIGMA_MAX).tolist()
     if not (kind in ("seeded", "zero", "flip2", "rot2") or (kind.startswith("avg") and kind[3:].isdigit())):
         raise SystemExit(f"error: variant {spec!r}: kind must be seeded, zero, avgN, flip2 or rot2")
 
-    denoise = ne.torch_denoiser(model)
+    denoise = nc.torch_denoiser(model)
 
     def one(cond: np.ndarray, seed: int, view: str = "") -> np.ndarray:
         turn = {"": lambda a: a, "mirror": lambda a: a[..., ::-1], "rot180": lambda a: a[..., ::-1, ::-1]}[view]
@@ -51,14 +53,14 @@ def variant(model, schedules: dict[int, list[float]], spec: str):
         return turn(SAMPLERS["euler"](denoise, c, sigmas, noise))  # each view is its own inverse
 
     def enhance(night: np.ndarray, seed: int) -> np.ndarray:
-        cond = ne.night_cond(night)
+        cond = nc.night_cond(night)
         if kind in ("flip2", "rot2"):
             out = 0.5 * (one(cond, seed) + one(cond, seed + 1, "mirror" if kind == "flip2" else "rot180"))
         elif kind.startswith("avg"):
             out = np.mean([one(cond, seed + i) for i in range(int(kind[3:]))], axis=0)
         else:
             out = one(cond, seed)
-        return ne.model_output(night, out)
+        return nc.model_output(night, out)
 
     return enhance
 
@@ -90,14 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)  # beside a training run, one thread each is faster than two contending
-    model, ckpt = ne.load_checkpoint(args.checkpoint)
+    model, ckpt = nc.load_checkpoint(args.checkpoint)
     schedules = {int(k): v for k, v in (ckpt.get("schedules") or {}).items()}
-    plan = ne.Plan.quick()
+    plan = Plan.quick()
     plan.print_scenes, plan.seeds, plan.bm3d, plan.video_conditions = args.print_scenes, args.seeds, False, ()
     label = f"{args.checkpoint.parent.name} @{ckpt.get('step', '?')}"
-    cands = [ne.Candidate(f"{label} euler-{v}", "model", variant(model, schedules, v),
-                          [0] if v.endswith(":zero") else ne.extra_seeds(0, plan.seeds)) for v in args.variant]
-    result = ne.run(plan, cands, args.data, args.debs, args.cache_dir)
+    cands = [nc.Candidate(f"{label} euler-{v}", "model", variant(model, schedules, v),
+                          [0] if v.endswith(":zero") else nc.extra_seeds(0, plan.seeds)) for v in args.variant]
+    result = run(plan, cands, args.data, args.debs, args.cache_dir)
     lines = [summary_line(name, e) for name, e in result["enhancers"].items()]
     result["command"] = "python -m benchmarks.sampler_variants " + " ".join(argv if argv is not None else sys.argv[1:])
     result["summary"] = lines

@@ -23,7 +23,8 @@ import numpy as np
 from edge_agent.runtime.bundle import load_bundle
 from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer
 from edge_agent.runtime.monochrome import LUMA_WEIGHTS
-from export import native_eval as ne
+from edge_agent.measure import cpu_name
+from export import native_frames as nf
 from export.camera_model import CONDITIONS, degrade
 from export.metrics import psnr, ssim
 
@@ -101,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--debs", type=Path, default=Path.home() / ".cache" / "edge-agent" / "debs")
     ap.add_argument("--out", type=Path, default=None, help="folder for ssim_headroom.md and .json")
     args = ap.parse_args(argv)
-    plan = ne.Plan.quick()
-    frames = ne.load_frames(plan, args.data, args.debs)
+    plan = nf.Plan.quick()
+    frames = nf.load_frames(plan, args.data, args.debs)
     bundle = load_bundle(args.bundle)
     enhancer = Enhancer(bundle, EnhanceSettings(backend="openvino", precision="int8"))
     rows = []
@@ -110,13 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         if group != "real CCTV":
             continue
         for cond in plan.conditions:
-            night, target = degrade(clean, CONDITIONS[cond], ne.pair_seed(name, cond))
+            night, target = degrade(clean, CONDITIONS[cond], nf.pair_seed(name, cond))
             out = enhancer.enhance(night, enhancer.seed)
             rows.append({"name": name, "condition": cond, "repairs": score(out, target),
                          "band_ratio": band_ratio(out.astype(np.float64), target.astype(np.float64))})
     command = "python -m benchmarks.ssim_headroom " + " ".join(argv if argv is not None else sys.argv[1:])
     text = (f"_{bundle.name} {bundle.version}, OpenVINO INT8, its own settings; {len(rows)} pairs: the quick plan's "
-            f"real CCTV stills x {len(plan.conditions)} conditions. Machine: {ne.cpu_name()}. Command: `{command}`_\n\n"
+            f"real CCTV stills x {len(plan.conditions)} conditions. Machine: {cpu_name()}. Command: `{command}`_\n\n"
             + table(rows, list(plan.conditions)) + "\n")
     print(text)
     if args.out:

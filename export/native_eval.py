@@ -34,57 +34,25 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import cv2
 import numpy as np
 
-from edge_agent.runtime.bundle import load_bundle
-from edge_agent.runtime.enhancer import EnhanceSettings, Enhancer, StreamEnhancer
-from edge_agent.runtime.monochrome import keep_monochrome
-from edge_agent.runtime.sampler import SAMPLERS, karras_sigmas, seeded_noise
+from edge_agent.measure import cpu_name
 
 from .camera_model import CONDITIONS, degrade
 from .judges import PEOPLE_ZOOM, PeopleDetector, judge_print, match_people, tesseract_version
 from .metrics import all_metrics, moving_psnr, psnr, temporal_flicker
-from .peers import bm3d_cbm3d, clahe_nlm, gamma_wb_nlm, identity
+from .native_candidates import Candidate, peer_candidates
+from .native_frames import Frames, Plan, load_frames, pair_seed
+from .native_summary import finite_mean, summarise_print, summarise_stills
 from .print_render import render_print
-from .sources import EVAL_VIDEO, OPENCV_DATA, WALLPAPER_PHOTOS, fetch_debian_package, is_eval, read_rgb
 
 CACHE_VERSION = "native-eval-1"  # bump when a metric, judge, peer or set definition changes
-VTEST_FRAMES = 42  # >= 40 real frames spread over the whole clip
-HD = (1280, 720)
-MIN_PHOTO_SIDE = 640
-FEW_STEP_SIGMA_MIN, SIGMA_MAX = 0.03, 40.0  # the student recipe's Euler schedules (export/configs/student_cpu.yaml)
-SEED_SALT = "native-eval-v1"
-
-Enhance = Callable[[np.ndarray, int], np.ndarray]  # (night uint8 RGB, sampler seed) -> uint8 RGB
 
 
-# ----------------------------------------------------------------------------- settings
-@dataclass
-class Plan:
-    """How much to score. ``full`` is the README's table; ``quick`` judges a candidate in minutes."""
-
-    vtest: int = VTEST_FRAMES
-    photos: int = 99
-    hd: int = 99
-    print_scenes: int = 4
-    clip_frames: int = 24
-    video_conditions: tuple[str, ...] = ("street_sodium", "very_dark")
-    seeds: int = 3  # sampler seeds per model for the print judges (the first is the model's own)
-    bm3d: bool = True
-    conditions: tuple[str, ...] = tuple(CONDITIONS)
-
-    @classmethod
-    def quick(cls) -> "Plan":
-        return cls(vtest=6, photos=1, hd=1, print_scenes=2, clip_frames=8, video_conditions=("street_sodium",),
-                   seeds=1)
-
-
-# ----------------------------------------------------------------------------- cache
 def digest(*parts: object) -> str:
     h = hashlib.sha256(CACHE_VERSION.encode())
     for p in parts:
@@ -136,240 +104,7 @@ class Cache:
         return value
 
 
-# ----------------------------------------------------------------------------- frames
-def _crop16(rgb: np.ndarray) -> np.ndarray:
-    """Centre-crop to multiples of 16 (the networks' granularity); never rescales."""
-    h, w = rgb.shape[:2]
-    nh, nw = h // 16 * 16, w // 16 * 16
-    y, x = (h - nh) // 2, (w - nw) // 2
-    return np.ascontiguousarray(rgb[y:y + nh, x:x + nw])
-
-
-def vtest_path(debs: Path) -> Path:
-    return fetch_debian_package("opencv-doc", debs) / OPENCV_DATA / EVAL_VIDEO
-
-
-def read_video_frames(path: Path, indices: list[int]) -> dict[int, np.ndarray]:
-    wanted, out = set(indices), {}
-    cap = cv2.VideoCapture(str(path))
-    i = 0
-    try:
-        while len(out) < len(wanted):
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            if i in wanted:
-                out[i] = np.ascontiguousarray(bgr[..., ::-1])
-            i += 1
-    finally:
-        cap.release()
-    if len(out) < len(wanted):
-        raise FileNotFoundError(f"{path}: only {i} frames, wanted up to {max(wanted)}")
-    return out
-
-
-def vtest_indices(total: int, n: int) -> list[int]:
-    """``n`` frames spread evenly over the clip. A smaller ``n`` takes every
-    k-th of the full set, so quick runs reuse the full run's cached peers."""
-    full = [int(round(v)) for v in np.linspace(0, total - 1, VTEST_FRAMES)]
-    if n >= VTEST_FRAMES:
-        return [int(round(v)) for v in np.linspace(0, total - 1, n)]
-    step = VTEST_FRAMES // n
-    return full[::step][:n]
-
-
-def hd_frame(rgb: np.ndarray) -> np.ndarray:
-    """A 1280x720 frame of a photo at least that large: 16:9 centre crop, area-resized to 720p when much larger."""
-    h, w = rgb.shape[:2]
-    ch, cw = (h, int(h * 16 / 9)) if w * 9 >= h * 16 else (int(w * 9 / 16), w)
-    if cw < HD[0] * 1.1:  # at most 10% larger than 720p: crop to exactly 1280x720, no resampling at all
-        ch, cw = HD[1], HD[0]
-    y, x = (h - ch) // 2, (w - cw) // 2
-    crop = rgb[y:y + ch, x:x + cw]
-    return np.ascontiguousarray(cv2.resize(crop, HD, interpolation=cv2.INTER_AREA) if cw != HD[0] else crop)
-
-
-def held_out_sources(debs: Path) -> dict[str, np.ndarray]:
-    """Held-out source photos (by export/sources.py's split rule) at their full size."""
-    out = {}
-    data = fetch_debian_package("opencv-doc", debs) / OPENCV_DATA
-    for path in sorted(data.iterdir()):
-        name = f"opencv_{path.stem}"
-        if path.suffix.lower() in {".jpg", ".jpeg", ".png"} and is_eval(name):
-            rgb = read_rgb(path)
-            if rgb is not None:
-                out[name] = rgb
-    for package, names in WALLPAPER_PHOTOS.items():
-        root = fetch_debian_package(package, debs)
-        for name in names:
-            if not is_eval(f"wall_{name}"):
-                continue
-            candidates = [c for c in sorted(root.rglob(f"{name}/contents/images/*")) + sorted(root.rglob(f"{name}.*"))
-                          if c.suffix.lower() in {".jpg", ".jpeg", ".png"}]
-            if candidates:
-                rgb = read_rgb(max(candidates, key=lambda c: c.stat().st_size))
-                if rgb is not None:
-                    out[f"wall_{name}"] = rgb
-    return out
-
-
-@dataclass
-class Frames:
-    stills: dict[str, tuple[str, np.ndarray]]  # name -> (set, clean frame)
-    print_backgrounds: dict[str, np.ndarray]
-    clip: list[np.ndarray]
-    vtest_total: int
-
-
-def print_backgrounds(full_idx: list[int], n: int) -> list[int]:
-    """The vtest frames print is pasted into: every 7th scored still from the 4th (fixed, so earlier
-    tables stay comparable; none of them a scored still in quick mode), then, for more than those 6,
-    frames midway between scored stills, spread over the clip. Why more: wrong reads are rare events
-    (tens over three seeds), so telling two models apart needs more plates than 6 scenes hold."""
-    midway = [(a + b) // 2 for a, b in zip(full_idx, full_idx[1:])]
-    return (full_idx[3::7] + midway[1::2] + midway[0::2])[:n]
-
-
-def load_frames(plan: Plan, data: Path, debs: Path, video: Path | None = None) -> Frames:
-    """The scored frames; ``video`` replaces vtest.avi (tests use a synthetic clip)."""
-    video = video or vtest_path(debs)
-    cap = cv2.VideoCapture(str(video))
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    cap.release()
-    still_idx = vtest_indices(total, plan.vtest)
-    full_idx = vtest_indices(total, VTEST_FRAMES)
-    print_idx = print_backgrounds(full_idx, plan.print_scenes)
-    clip_idx = list(range(plan.clip_frames))
-    got = read_video_frames(video, sorted(set(still_idx + print_idx + clip_idx)))
-    stills: dict[str, tuple[str, np.ndarray]] = {f"vtest_{i:04d}": ("real CCTV", got[i]) for i in still_idx}
-    photos = []
-    index_file = data / "index.json"
-    if index_file.exists():
-        for name in json.loads(index_file.read_text())["eval"]:
-            if name.startswith("vtest"):
-                continue
-            bgr = cv2.imread(str(data / "eval" / f"{name}.png"), cv2.IMREAD_COLOR)
-            if bgr is not None and min(bgr.shape[:2]) >= MIN_PHOTO_SIDE:
-                photos.append((name, _crop16(np.ascontiguousarray(bgr[..., ::-1]))))
-    for name, rgb in photos[:plan.photos]:
-        stills[f"photo_{name}"] = ("photos", rgb)
-    if plan.hd > 0:
-        big = {n: r for n, r in held_out_sources(debs).items() if r.shape[0] >= HD[1] and r.shape[1] >= HD[0]}
-        for name, rgb in list(big.items())[:plan.hd]:
-            stills[f"hd_{name}"] = ("1280x720", hd_frame(rgb))
-    return Frames(stills, {f"print_{i:04d}": got[i] for i in print_idx}, [got[i] for i in clip_idx], total)
-
-
-def pair_seed(name: str, condition: str) -> np.random.Generator:
-    d = hashlib.sha256(f"{SEED_SALT}:{name}:{condition}".encode()).digest()
-    return np.random.default_rng(int.from_bytes(d[:8], "big"))
-
-
-# ----------------------------------------------------------------------------- enhancers
-@dataclass
-class Candidate:
-    name: str
-    kind: str  # "peer" or "model"
-    enhance: Enhance
-    seeds: list[int] = field(default_factory=lambda: [0])  # the first is the setting's own
-    cached: bool = False  # peers: outputs cached on disk by input hash
-    subset_only: bool = False  # BM3D: only the fixed subset
-    stream: Callable[[], Callable[[np.ndarray], np.ndarray]] | None = None  # video with the temporal filter
-
-
-def peer_candidates(plan: Plan) -> list[Candidate]:
-    def wrap(fn):
-        return lambda night, seed: fn(night)
-
-    peers = [Candidate("identity (night input)", "peer", wrap(identity)),
-             Candidate("CLAHE + NLM", "peer", wrap(clahe_nlm), cached=True),
-             Candidate("gamma + grey-world + NLM", "peer", wrap(gamma_wb_nlm), cached=True)]
-    if plan.bm3d:
-        peers.append(Candidate("gamma + grey-world + CBM3D", "peer", wrap(bm3d_cbm3d), cached=True, subset_only=True))
-    return peers
-
-
-def extra_seeds(own: int, n: int) -> list[int]:
-    return [own] + [own + 1000 * k for k in range(1, n)]
-
-
-def bundle_candidate(path: Path, steps: int | None, plan: Plan, label: str | None = None,
-                     precision: str = "int8") -> Candidate:
-    bundle = load_bundle(path)
-    enhancer = Enhancer(bundle, EnhanceSettings(backend="openvino", precision=precision, steps=steps))
-    name = label or f"{bundle.name} {bundle.version}"
-    mean = f", mean of {enhancer.average} samples" if enhancer.average > 1 else ""
-    mean += " (mirrored pair)" if enhancer.average > 1 and enhancer.mirror else ""
-    return Candidate(f"{name} (OpenVINO {precision.upper()}, {enhancer.steps}-step{mean})", "model",
-                     lambda night, seed: enhancer.enhance(night, seed), extra_seeds(enhancer.seed, plan.seeds),
-                     stream=lambda: StreamEnhancer(enhancer))
-
-
-def load_checkpoint(path: Path):
-    """Any checkpoint of export/network.py's Denoiser, whatever NetConfig fields it
-    has: the config stored with it builds the network; the EMA weights are used."""
-    import torch
-
-    from .network import Denoiser, NetConfig
-
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = Denoiser(NetConfig(**ckpt["net"]))
-    model.load_state_dict(ckpt["ema"] if "ema" in ckpt else ckpt["model"])
-    return model.eval(), ckpt
-
-
-def torch_denoiser(model):
-    """A torch Denoiser as the sampler's numpy callable ``denoise(x, sigma, cond)``."""
-    import torch
-
-    def denoise(x, sigma, cond):
-        with torch.no_grad():
-            return model(torch.from_numpy(x), torch.from_numpy(sigma), torch.from_numpy(cond)).numpy()
-    return denoise
-
-
-def night_cond(night: np.ndarray) -> np.ndarray:
-    """uint8 RGB night frame -> the network's ``cond``, reflect-padded to a multiple of 64 (any U-Net depth)."""
-    h, w = night.shape[:2]
-    padded = np.pad(night, ((0, -(-h // 64) * 64 - h), (0, -(-w // 64) * 64 - w), (0, 0)), mode="reflect")
-    return np.ascontiguousarray((padded.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])
-
-
-def model_output(night: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """The sampler's padded output -> uint8 RGB of the night frame's size, as the runtime's Enhancer gives it."""
-    h, w = night.shape[:2]
-    res = keep_monochrome(night, np.clip((out[0, :, :h, :w].transpose(1, 2, 0) + 1) * 0.5, 0, 1))
-    return np.round(res * 255).astype(np.uint8)
-
-
-def checkpoint_candidates(spec: str, plan: Plan) -> list[Candidate]:
-    """``PATH[:N,M]``: the checkpoint at N and M Euler steps (default 2): its own
-    schedules when it has them (a student), else Karras from 40 to 0.03."""
-    path_s, _, steps_s = spec.partition(":")
-    path = Path(path_s)
-    model, ckpt = load_checkpoint(path)
-    schedules = {int(k): v for k, v in (ckpt.get("schedules") or {}).items()}
-    label = f"{path.parent.name}/{path.name}" + (f" @{ckpt['step']}" if "step" in ckpt else "")
-
-    denoise = torch_denoiser(model)
-    out = []
-    for n in [int(s) for s in (steps_s or "2").split(",")]:
-        sigmas = schedules.get(n) or karras_sigmas(n, FEW_STEP_SIGMA_MIN, SIGMA_MAX).tolist()
-
-        def enhance(night: np.ndarray, seed: int, sigmas=sigmas) -> np.ndarray:
-            cond = night_cond(night)
-            return model_output(night, SAMPLERS["euler"](denoise, cond, sigmas, seeded_noise(seed, cond.shape)))
-
-        out.append(Candidate(f"{label} euler-{n} (torch)", "model", enhance, extra_seeds(0, plan.seeds)))
-    return out
-
-
 # ----------------------------------------------------------------------------- scoring
-def _mean(xs) -> float:
-    xs = [x for x in xs if x is not None and np.isfinite(x)]
-    return float(np.mean(xs)) if xs else float("nan")
-
-
 class Evaluation:
     def __init__(self, plan: Plan, frames: Frames, cache: Cache, log=print) -> None:
         self.plan, self.frames, self.cache, self.log = plan, frames, cache, log
@@ -457,58 +192,13 @@ class Evaluation:
                         frames = [stream(n) for n in night]
                     name = cand.name if label == "per frame" else f"{cand.name} + temporal filter"
                     out.setdefault(name, {})[cond] = {
-                        "flicker": temporal_flicker(frames, clip), "clip_psnr": _mean(psnr(o, c) for o, c in zip(frames, clip)),
+                        "flicker": temporal_flicker(frames, clip), "clip_psnr": finite_mean(psnr(o, c) for o, c in zip(frames, clip)),
                         "moving_psnr": moving_psnr(frames, clip)}
         return out
 
     def close(self) -> None:
         if self.detector is not None:
             self.detector.close()
-
-
-# ----------------------------------------------------------------------------- summaries
-METRICS = ("psnr", "psnr_m", "ssim", "de2000")
-
-
-def summarise_stills(rows: list[dict], conditions: tuple[str, ...]) -> dict:
-    def agg(rs):
-        if not rs:
-            return None
-        a = {k: _mean(r[k] for r in rs) for k in METRICS}
-        a["pairs"] = len(rs)
-        if any("reference" in r for r in rs):
-            frames = sum(1 for r in rs if "reference" in r)
-            for suffix in ("", "_zoom"):  # the frame's own scale, then PEOPLE_ZOOM
-                ref, hits, false = (sum(r.get(k + suffix, 0) for r in rs) for k in ("reference", "hits", "false"))
-                a["people_recall" + suffix] = hits / ref if ref else float("nan")
-                a["false_per_frame" + suffix] = false / frames
-        return a
-
-    groups = {"all": rows, "real CCTV": [r for r in rows if r["set"] == "real CCTV"],
-              "photos": [r for r in rows if r["set"] == "photos"], "1280x720": [r for r in rows if r["set"] == "1280x720"],
-              "photos + 1280x720": [r for r in rows if r["set"] != "real CCTV"]}
-    out = {g: agg(rs) for g, rs in groups.items()}
-    out["per_condition"] = {c: {g: agg([r for r in rs if r["condition"] == c]) for g, rs in groups.items()
-                                if g in ("real CCTV", "photos + 1280x720")} for c in conditions}
-    return out
-
-
-def summarise_print(rows: list[dict], conditions: tuple[str, ...]) -> dict:
-    def counts(rs):
-        c = {"targets": len(rs)}
-        for v in ("read", "miss", "wrong"):
-            c[v] = sum(1 for r in rs if r["verdict"] == v)
-        return c
-
-    out = {kind: counts([r for r in rows if r["kind"] == kind]) for kind in ("qr", "text")}
-    out["by_seed"] = {str(s): {k: counts([r for r in rows if r["seed"] == s and r["kind"] == k]) for k in ("qr", "text")}
-                      for s in sorted({r["seed"] for r in rows}, key=str)}
-    out["per_condition"] = {c: counts([r for r in rows if r["condition"] == c]) for c in conditions}
-    out["text_by_height"] = {f"{s:g}": counts([r for r in rows if r["kind"] == "text" and r["size_px"] == s])
-                             for s in sorted({r["size_px"] for r in rows if r["kind"] == "text"})}
-    out["wrong_reads"] = [{k: r[k] for k in ("name", "condition", "seed", "kind", "size_px", "truth", "read")}
-                          for r in rows if r["verdict"] == "wrong"]
-    return out
 
 
 def warm_bm3d(plan: Plan, data: Path, debs: Path, cache_dir: Path, log=print) -> None:
@@ -520,16 +210,6 @@ def warm_bm3d(plan: Plan, data: Path, debs: Path, cache_dir: Path, log=print) ->
             t = time.time()
             ev.output(cand, p["night"], 0)
             log(f"CBM3D {p['name']} {p['condition']}: {time.time() - t:.0f} s")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run(plan: Plan, candidates: list[Candidate], data: Path, debs: Path, cache_dir: Path | None, log=print,

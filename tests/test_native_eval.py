@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from benchmarks.native_quality import main as native_quality
-from export.native_eval import Cache, digest, hd_frame, vtest_indices
+from export.native_eval import Cache, digest
+from export.native_frames import hd_frame, vtest_indices
 from export.peers import bm3d_cbm3d
 
 
@@ -123,7 +124,7 @@ def test_frame_sets_are_native_and_spread():
 
 
 def test_print_backgrounds_keep_the_first_six_and_add_frames_between_the_stills():
-    from export.native_eval import VTEST_FRAMES, print_backgrounds, vtest_indices
+    from export.native_frames import VTEST_FRAMES, print_backgrounds, vtest_indices
 
     full = vtest_indices(795, VTEST_FRAMES)
     assert print_backgrounds(full, 6) == full[3::7] and print_backgrounds(full, 4) == full[3::7][:4]
