@@ -10,8 +10,8 @@ With ``--input-average S [S ...]`` it also averages the camera's *input* frames 
 before the model (the same motion-adaptive filter at a fixed strength S, on the night frames,
 rounded back to 8 bits as a camera delivers them), then runs the model and the shipped filter:
 does a static camera's frames over time give the network more to work with? (Session 21, 0.6.0
-at 768 px: no. Under very_dark PSNR falls 0.7 dB at S = 0.75 and 0.8 dB at 0.9, SSIM moves within
-0.005, and moving pixels lose 3.5 dB: at that noise the input-side motion test lets people trail.)
+at 768 px: no. Under very_dark the clip's PSNR falls 0.5 dB at S = 0.75 and 0.7 dB at 0.9, and
+moving pixels lose 3.3-3.4 dB: at that noise the input-side motion test lets people trail.)
 
 Also sweeps the filter's strength under street_sodium and its motion
 thresholds (a block's change, in multiples of the stream's noise level, below
