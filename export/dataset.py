@@ -45,10 +45,10 @@ def source_scales(data_dir: Path, split: str, weights: dict[str, float]) -> list
     if unknown:
         raise SystemExit(f"error: source_weights names {unknown}, not a source of {data_dir}'s {split} frames; "
                          f"allowed: {sorted(known)}")
-    if any(not (w >= 0.0 and np.isfinite(w)) for w in weights.values()) or not any(
-            weights.get(sources.get(name, ""), 1.0) > 0 for name in index[split]):
+    scales = [float(weights.get(sources.get(name, ""), 1.0)) for name in index[split]]
+    if any(not (w >= 0.0 and np.isfinite(w)) for w in weights.values()) or not any(w > 0 for w in scales):
         raise SystemExit(f"error: source_weights {weights}: weights must be finite and >= 0, and leave a frame to draw")
-    return [float(weights.get(sources.get(name, ""), 1.0)) for name in index[split]]
+    return scales
 
 
 def random_crop(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
