@@ -91,6 +91,7 @@ class DistillConfig:
     # than the night input holds them at dusk (benchmarks/results/session12)
     refine: int = 0
     refine_sees_noise: bool = True  # network.NetConfig.refine_sees_noise for a grown stage
+    refine_sees_gained: bool = False  # network.NetConfig.refine_sees_gained for a grown stage
     # the grown stage's learning rate, as a multiple of lr. Why: its output starts at zero and at the
     # trained network's lr it moved 0.5 of 255 levels in 4,250 iterations (v10, session 12)
     refine_lr_scale: float = 1.0
@@ -169,7 +170,8 @@ def distill(cfg: DistillConfig, max_minutes: float | None = None) -> Path:
     anchor = (frozen(torch.load(cfg.colour_anchor, map_location="cpu", weights_only=False))
               if cfg.colour_anchor_weight else None)
     init = torch.load(cfg.init, map_location="cpu", weights_only=False) if cfg.init else None
-    student, net_cfg = grown_student(frozen(init) if init else teacher, cfg.refine, cfg.refine_sees_noise, cfg.channels)
+    student, net_cfg = grown_student(frozen(init) if init else teacher, cfg.refine, cfg.refine_sees_noise, cfg.channels,
+                                    cfg.refine_sees_gained)
     ema = copy.deepcopy(student).eval().requires_grad_(False)
     grown = [p for n, p in student.named_parameters() if n.startswith("net.refine.")]
     trained = [p for n, p in student.named_parameters() if not n.startswith("net.refine.")]

@@ -63,7 +63,7 @@ def widen(start: Denoiser, channels: list[int], seed: int = 0) -> tuple[Denoiser
 
 
 def grown_student(start: Denoiser, refine: int, sees_noise: bool = True,
-                  channels: list[int] | tuple[int, ...] = ()) -> tuple[Denoiser, NetConfig]:
+                  channels: list[int] | tuple[int, ...] = (), sees_gained: bool = False) -> tuple[Denoiser, NetConfig]:
     """A trainable copy of ``start``, widened to ``channels`` (empty: as it is) and with a full-resolution
     refinement stage of width ``refine`` added (identity at the start) when it has none."""
     cfg = start.net.cfg
@@ -74,7 +74,8 @@ def grown_student(start: Denoiser, refine: int, sees_noise: bool = True,
     if cfg.refine:
         raise SystemExit(f"error: refine {refine}: the starting network already has a refinement stage of width "
                          f"{cfg.refine}; allowed: 0 or {cfg.refine}")
-    net_cfg = NetConfig(**{**cfg.to_dict(), "refine": refine, "refine_sees_noise": sees_noise})
+    net_cfg = NetConfig(**{**cfg.to_dict(), "refine": refine, "refine_sees_noise": sees_noise,
+                           "refine_sees_gained": sees_gained})
     student = Denoiser(net_cfg).to(memory_format=torch.channels_last)
     load_into_grown(student, start.state_dict())
     return student.train(), net_cfg

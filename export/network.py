@@ -43,8 +43,17 @@ class NetConfig:
     # sigma 40, where x holds nothing of the frame: its stage should see the coarse output and the
     # night frame only, or its small receptive field passes the sampler's noise straight to the output
     refine_sees_noise: bool = True
+    # whether that stage sees the night frame gained to a normal exposure (as the stem's third input)
+    # instead of the raw dark one. Why: at dusk the gained night frame holds 8-11 px glyph edges sharper
+    # than the U-Net's output (session 22's print crops); a 5x5 full-resolution stage can only take them
+    # over where it sees them at the output's brightness
+    refine_sees_gained: bool = False
     global_branch: int = 0  # width of the whole-frame branch (exposure, cast, noise level; 0: none)
     exposure_norm: bool = False  # also feed the night frame gained to a fixed mean brightness
+
+    def __post_init__(self) -> None:
+        if self.refine_sees_gained and not self.exposure_norm:
+            raise ValueError("refine_sees_gained needs exposure_norm: the gained view is the stem's third input")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -216,7 +225,9 @@ class UNet(nn.Module):
             for block in blocks:
                 h = block(h, emb)
         out = self.shuffle(self.head(F.silu(h)))
-        return out if self.refine is None else self.refine(out, x_in, cond, emb)
+        if self.refine is None:
+            return out
+        return self.refine(out, x_in, inputs[2] if self.cfg.refine_sees_gained else cond, emb)
 
 
 class Denoiser(nn.Module):

@@ -23,8 +23,10 @@ PARITY_ATOL = 1e-4
 V2_PARTS = {"global_branch": 8, "exposure_norm": True}
 
 
-@pytest.mark.parametrize("extra", [{}, {"refine": 4}, {"refine": 4, "refine_sees_noise": False}, V2_PARTS],
-                         ids=["unet", "unet+full-res-refine", "unet+refine-without-noise", "v2-context"])
+@pytest.mark.parametrize("extra", [{}, {"refine": 4}, {"refine": 4, "refine_sees_noise": False}, V2_PARTS,
+                                   {**V2_PARTS, "refine": 4, "refine_sees_noise": False, "refine_sees_gained": True}],
+                         ids=["unet", "unet+full-res-refine", "unet+refine-without-noise", "v2-context",
+                              "v2+refine-on-the-gained-frame"])
 def test_torch_onnxruntime_openvino_agree(tmp_path, extra):
     torch.manual_seed(1)
     model = Denoiser(NetConfig(**TINY_NET, **extra))

@@ -391,3 +391,23 @@ def test_distill_config_refuses_a_bad_exposure_range(tmp_path):
     path.write_text("exposure_range: [0.5, 0.2]\n")
     with pytest.raises(SystemExit, match=r"bad.yaml: exposure_range .*allowed 0 < low <= high <= 1"):
         DistillConfig.load(path)
+
+
+def test_a_stage_that_sees_the_gained_frame_reads_the_stems_gained_view():
+    """``refine_sees_gained``: the full-resolution stage's night-frame input is the frame gained to a
+    normal exposure (the stem's third input), not the raw dark one; it needs ``exposure_norm``."""
+    from export.network import Denoiser, NetConfig, apply_gain, frame_statistics
+
+    with pytest.raises(ValueError, match="needs exposure_norm"):
+        NetConfig(**TINY_NET, refine=4, refine_sees_gained=True)
+    cfg = NetConfig(**{**TINY_NET, "global_branch": 8, "exposure_norm": True}, refine=4, refine_sees_noise=False,
+                    refine_sees_gained=True)
+    model = Denoiser(cfg).eval()
+    seen = []
+    model.net.refine.register_forward_hook(lambda mod, args, out: seen.append(args[2]))
+    cond01 = torch.rand(1, 3, 32, 32) * 0.1  # a dark frame: its gain is well above 1
+    with torch.no_grad():
+        model(torch.randn(1, 3, 32, 32), torch.tensor([40.0]), cond01)
+    _, gain = frame_statistics(cond01)
+    assert float(gain.min()) > 2
+    torch.testing.assert_close(seen[0], apply_gain(cond01, gain) * 2 - 1)
