@@ -115,3 +115,26 @@ def test_temporal_refuses_an_input_strength_outside_0_1(capsys):
     with pytest.raises(SystemExit) as exit_:
         temporal(["--input-average", "1.0"])
     assert exit_.value.code == 2 and "strictly between 0 and 1" in capsys.readouterr().err
+
+
+def test_print_crops_rows_show_every_text_plate_with_both_verdicts():
+    """benchmarks.print_crops: one row per text plate (6 per scene), clean / night / model faces side
+    by side, labelled with each reading's verdict; the night input gained is not an enhancer."""
+    pytest.importorskip("torch")
+    from benchmarks.print_crops import gained_to, plate_rows, stack
+
+    rng = np.random.default_rng(3)
+    background = (rng.random((576, 768, 3)) * 80 + 100).astype(np.uint8)
+    seen = []
+
+    def enhance(night: np.ndarray) -> np.ndarray:
+        seen.append(night.shape)
+        return night
+
+    rows = plate_rows([("print_0001", background)], "dusk_led", enhance)
+    assert seen == [(576, 768, 3)]
+    assert len(rows) == 6  # TEXT_HEIGHTS: six plates a scene
+    image = stack(rows)
+    assert image.ndim == 3 and image.shape[1] == max(r.shape[1] for r in rows)
+    night = np.full((4, 4, 3), 20, np.uint8)
+    assert gained_to(night, np.full((4, 4, 3), 120, np.uint8)).mean() == 120
