@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from .network import NetConfig
 from .train import save_checkpoint
 
 
@@ -50,7 +51,8 @@ def make_soup(paths: list[Path], weights: list[float] | None = None) -> dict:
         raise SystemExit(f"error: weights {weights}: allowed: one non-negative weight per checkpoint, not all 0")
     ckpts = [_load(p) for p in paths]
     for path, ckpt in zip(paths[1:], ckpts[1:]):
-        if ckpt["net"] != ckpts[0]["net"]:
+        # compared as configs: a field added since an older checkpoint was written reads as its default
+        if NetConfig(**ckpt["net"]) != NetConfig(**ckpts[0]["net"]):
             raise SystemExit(f"error: {path}: its network {ckpt['net']} differs from {paths[0]}'s "
                              f"{ckpts[0]['net']}; allowed: checkpoints of one architecture")
     soup = {key: value for key, value in ckpts[0].items() if key not in ("optimizer", "model", "ema")}

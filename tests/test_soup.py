@@ -59,3 +59,12 @@ def test_soup_refusals_are_one_error_line(tmp_path, case, message):
     assert run.returncode != 0 and message in run.stderr, run.stderr
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "soup.pt").exists()
+
+
+def test_a_network_field_added_since_an_older_checkpoint_reads_as_its_default(tmp_path):
+    """A checkpoint written before a NetConfig field existed (its "net" lacks the key) soups with a new
+    one that records the field at its default: same architecture, not a refusal."""
+    _checkpoint(tmp_path / "old.pt", TINY_NET, 1, 100)
+    _checkpoint(tmp_path / "new.pt", {**TINY_NET, "refine_sees_gained": False}, 2, 100)
+    soup = make_soup([tmp_path / "old.pt", tmp_path / "new.pt"])
+    assert NetConfig(**soup["net"]) == NetConfig(**TINY_NET)
