@@ -74,6 +74,9 @@ def grown_student(start: Denoiser, refine: int, sees_noise: bool = True,
     if cfg.refine:
         raise SystemExit(f"error: refine {refine}: the starting network already has a refinement stage of width "
                          f"{cfg.refine}; allowed: 0 or {cfg.refine}")
+    if sees_gained and not cfg.exposure_norm:
+        raise SystemExit("error: refine_sees_gained: the starting network has no exposure_norm, so no gained view "
+                         "of the night frame; allowed: false for this network")
     net_cfg = NetConfig(**{**cfg.to_dict(), "refine": refine, "refine_sees_noise": sees_noise,
                            "refine_sees_gained": sees_gained})
     student = Denoiser(net_cfg).to(memory_format=torch.channels_last)

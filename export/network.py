@@ -205,11 +205,13 @@ class UNet(nn.Module):
     def forward(self, x_in: torch.Tensor, cond: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
         emb = self.embed(c_noise)
         inputs = [x_in, cond]
+        gained = cond  # the night frame at a normal exposure where exposure_norm is on
         if self.cfg.exposure_norm or self.context is not None:
             cond01 = (cond + 1) / 2
             small, gain = frame_statistics(cond01)
             if self.cfg.exposure_norm:
-                inputs.append(apply_gain(cond01, gain) * 2 - 1)
+                gained = apply_gain(cond01, gain) * 2 - 1
+                inputs.append(gained)
             if self.context is not None:
                 emb = emb + self.context(cond01, small, gain)
         h = self.stem(self.unshuffle(torch.cat(inputs, dim=1)))
@@ -227,7 +229,7 @@ class UNet(nn.Module):
         out = self.shuffle(self.head(F.silu(h)))
         if self.refine is None:
             return out
-        return self.refine(out, x_in, inputs[2] if self.cfg.refine_sees_gained else cond, emb)
+        return self.refine(out, x_in, gained if self.cfg.refine_sees_gained else cond, emb)
 
 
 class Denoiser(nn.Module):

@@ -411,3 +411,14 @@ def test_a_stage_that_sees_the_gained_frame_reads_the_stems_gained_view():
     _, gain = frame_statistics(cond01)
     assert float(gain.min()) > 2
     torch.testing.assert_close(seen[0], apply_gain(cond01, gain) * 2 - 1)
+
+
+def test_a_gained_stage_on_a_network_without_exposure_norm_is_one_error_line(dataset, tmp_path):  # noqa: F811
+    from export.distill import frozen
+    from export.grow import grown_student
+
+    cfg = TrainConfig(data=str(dataset), out=str(tmp_path / "t"), net=TINY_NET, iterations=1, batch=2, crop=64,
+                      lr_warmup=1, threads=1)
+    teacher = frozen(torch.load(train(cfg, quiet=True), weights_only=False))
+    with pytest.raises(SystemExit, match="no exposure_norm"):
+        grown_student(teacher, 4, False, (), True)
